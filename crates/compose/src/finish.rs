@@ -1,0 +1,488 @@
+//! The last stages of a load, on the merged canonical tree: profiles,
+//! `env_file`, Compose's defaults (the `default` network, resource names,
+//! implicit dependencies), consistency checks, and decoding into [`Project`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::diag::{did_you_mean, join, Diagnostic};
+use crate::dotenv;
+use crate::load::Loader;
+use crate::model::{Project, ProjectName, Resource, Service};
+use crate::yaml::{Key, Mapping, Node, Span, Value};
+use crate::Result;
+
+const RESOURCE_KINDS: [&str; 4] = ["networks", "volumes", "secrets", "configs"];
+const KNOWN_TOP_LEVEL: [&str; 7] = ["name", "version", "services", "networks", "volumes", "secrets", "configs"];
+
+pub(crate) fn project(
+    mut root: Node,
+    name: ProjectName,
+    working_dir: PathBuf,
+    files: Vec<PathBuf>,
+    env: IndexMap<String, String>,
+    loader: &mut Loader<'_>,
+) -> Result<Project> {
+    let span = root.span.clone();
+    let mut top = match std::mem::replace(&mut root.value, Value::Map(Mapping::new())) {
+        Value::Map(m) => m,
+        _ => Mapping::new(),
+    };
+    if top.contains_key("version") {
+        loader.warnings.push("the attribute `version` is obsolete and ignored".into());
+    }
+    let mut services = take_map(&mut top, "services");
+    let mut resources: BTreeMap<&str, Mapping> = RESOURCE_KINDS.iter().map(|k| (*k, take_map(&mut top, k))).collect();
+
+    // Profiles (compose-spec 15-profiles.md): COMPOSE_PROFILES, --profile, and any service named on the command line.
+    let mut active: Vec<String> = loader.opts.profiles.clone();
+    if let Some(p) = env.get("COMPOSE_PROFILES") {
+        active.extend(p.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+    }
+    let all = active.iter().any(|p| p == "*");
+    let mut disabled = Mapping::new();
+    let names: Vec<Key> = services.keys().cloned().collect();
+    for k in names {
+        let profiles: Vec<&str> = services
+            .get(k.name.as_str())
+            .and_then(|s| s.get("profiles"))
+            .and_then(Node::as_seq)
+            .map(|v| v.iter().filter_map(Node::as_str).collect())
+            .unwrap_or_default();
+        let enabled = profiles.is_empty()
+            || all
+            || profiles.iter().any(|p| active.iter().any(|a| a == p))
+            || loader.opts.services.iter().any(|s| *s == k.name);
+        if !enabled {
+            if let Some((k, v)) = services.shift_remove_entry(k.name.as_str()) {
+                disabled.insert(k, v);
+            }
+        }
+    }
+
+    for (k, svc) in services.iter_mut() {
+        let path = join("services", &k.name);
+        environment(svc, &env, &path, &mut loader.diags);
+        implicit_dependencies(svc);
+        let uses_default = svc.get("network_mode").is_none() && svc.get("networks").is_none();
+        if uses_default {
+            if let Some(m) = svc.as_map_mut() {
+                let mut nets = Mapping::new();
+                nets.insert(Key { name: "default".into(), span: k.span.clone() }, Node::null(k.span.clone()));
+                m.insert(Key { name: "networks".into(), span: k.span.clone() }, Node::map(nets, k.span.clone()));
+            }
+        }
+    }
+    let needs_default = services.values().any(|s| s.get("networks").and_then(|n| n.get("default")).is_some());
+    if needs_default && !resources["networks"].contains_key("default") {
+        if let Some(nets) = resources.get_mut("networks") {
+            nets.insert(Key { name: "default".into(), span: span.clone() }, Node::map(Mapping::new(), span.clone()));
+        }
+    }
+    for kind in ["networks", "volumes"] {
+        if let Some(defs) = resources.get_mut(kind) {
+            for (k, def) in defs.iter_mut() {
+                let Some(m) = def.as_map_mut() else { continue };
+                if m.contains_key("name") {
+                    continue;
+                }
+                let external = m.get("external").and_then(Node::as_bool).unwrap_or(false);
+                let real = if external { k.name.clone() } else { format!("{name}_{}", k.name) };
+                m.insert(Key { name: "name".into(), span: k.span.clone() }, Node::str(real, k.span.clone()));
+            }
+        }
+    }
+
+    check(&services, &disabled, &resources, loader);
+    loader.stop()?;
+
+    let mut svc_out: Vec<(String, Service)> = Vec::with_capacity(services.len());
+    for (k, v) in services {
+        svc_out.push((k.name.clone(), decode_service(&k.name, v, loader)));
+    }
+    let mut disabled_out = IndexMap::new();
+    for (k, v) in disabled {
+        disabled_out.insert(k.name.clone(), decode_service(&k.name, v, loader));
+    }
+    loader.stop()?;
+    svc_out.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let decode_resources = |m: Mapping| -> IndexMap<String, Resource> {
+        m.into_iter()
+            .map(|(k, v)| (k.name, serde_json::from_value::<Resource>(v.to_json()).unwrap_or_default()))
+            .collect()
+    };
+    let mut take = |kind: &str| resources.remove(kind).map(decode_resources).unwrap_or_default();
+    let networks = take("networks");
+    let volumes = take("volumes");
+    let secrets = take("secrets");
+    let configs = take("configs");
+    let other = top
+        .into_iter()
+        .filter(|(k, _)| !KNOWN_TOP_LEVEL.contains(&k.name.as_str()))
+        .map(|(k, v)| (k.name, v.to_json()))
+        .collect();
+    Ok(Project {
+        name,
+        working_dir,
+        files,
+        services: svc_out.into_iter().collect(),
+        networks,
+        volumes,
+        secrets,
+        configs,
+        other,
+        disabled: disabled_out,
+        environment: env,
+    })
+}
+
+fn take_map(top: &mut Mapping, key: &str) -> Mapping {
+    match top.get_mut(key).map(|n| std::mem::replace(&mut n.value, Value::Map(Mapping::new()))) {
+        Some(Value::Map(m)) => m,
+        _ => Mapping::new(),
+    }
+}
+
+fn decode_service(name: &str, v: Node, loader: &mut Loader<'_>) -> Service {
+    let span = v.span.clone();
+    match serde_json::from_value::<Service>(v.to_json()) {
+        Ok(s) => s,
+        Err(e) => {
+            loader.diags.push(Diagnostic::new(&span, join("services", name), format!("cannot be read: {e}")));
+            Service::default()
+        }
+    }
+}
+
+/// Folds `env_file` into `environment` (compose-spec `05-services.md#env_file`):
+/// later files win, `environment` wins over every file, and a key without a
+/// value takes the project environment's value.
+fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags: &mut Vec<Diagnostic>) {
+    let Some(m) = svc.as_map_mut() else { return };
+    let own: Mapping = m.get("environment").and_then(Node::as_map).cloned().unwrap_or_default();
+    let files: Vec<(String, bool, Span)> = m
+        .get("env_file")
+        .and_then(Node::as_seq)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|it| {
+                    let p = it.get("path").and_then(Node::as_str)?.to_string();
+                    let req = it.get("required").and_then(Node::as_bool).unwrap_or(true);
+                    Some((p, req, it.span.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut result: IndexMap<String, Option<String>> = IndexMap::new();
+    for (file, required, span) in &files {
+        let p = Path::new(file);
+        if !p.is_file() {
+            if *required || p.is_dir() {
+                let what = if p.is_dir() { "is a directory" } else { "not found" };
+                diags.push(
+                    Diagnostic::new(span, join(path, "env_file"), format!("env file {file} {what}"))
+                        .hint("create it, or mark it `required: false`"),
+                );
+            }
+            continue;
+        }
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::new(span, join(path, "env_file"), format!("cannot read env file {file}: {e}")));
+                continue;
+            }
+        };
+        // Interpolation inside an env_file: the project environment first, then the
+        // service's own `environment`, then earlier values (compose-go types/project.go).
+        let earlier: IndexMap<String, Option<String>> = result.clone();
+        let lookup = |k: &str| {
+            env.get(k)
+                .cloned()
+                .or_else(|| own.get(k).and_then(Node::as_str).map(str::to_string))
+                .or_else(|| earlier.get(k).cloned().flatten())
+        };
+        match dotenv::parse(&text, &lookup) {
+            Ok(values) => result.extend(values.into_iter().map(|(k, v)| (k, Some(v)))),
+            Err(e) => diags.push(Diagnostic::new(
+                span,
+                join(path, "env_file"),
+                format!("{file}:{}: {}", e.line, e.message),
+            )),
+        }
+    }
+    for (k, v) in &own {
+        let value = match v.as_scalar() {
+            Some(s) if !v.is_null() => Some(s.text.clone()),
+            _ => env.get(&k.name).cloned().or_else(|| result.get(&k.name).cloned().flatten()),
+        };
+        result.insert(k.name.clone(), value);
+    }
+    if let Some(b) = m.get_mut("build").and_then(Node::as_map_mut).and_then(|b| b.get_mut("args")).and_then(Node::as_map_mut) {
+        for (k, v) in b.iter_mut() {
+            if v.is_null() {
+                if let Some(val) = env.get(&k.name) {
+                    *v = Node::str(val.clone(), v.span.clone());
+                }
+            }
+        }
+    }
+    if result.is_empty() {
+        return;
+    }
+    let span = svc.span.clone();
+    let map: Mapping = result
+        .into_iter()
+        .map(|(k, v)| {
+            let node = match v {
+                Some(s) => Node::str(s, span.clone()),
+                None => Node::null(span.clone()),
+            };
+            (Key { name: k, span: span.clone() }, node)
+        })
+        .collect();
+    if let Some(m) = svc.as_map_mut() {
+        m.insert(Key { name: "environment".into(), span: span.clone() }, Node::map(map, span));
+    }
+}
+
+/// `links`, `volumes_from` and `network_mode: service:x` imply a dependency (compose-go `normalize.go`).
+fn implicit_dependencies(svc: &mut Node) {
+    let mut implied: Vec<(String, Span)> = Vec::new();
+    if let Some(links) = svc.get("links").and_then(Node::as_seq) {
+        for l in links {
+            if let Some(s) = l.as_str() {
+                implied.push((s.split(':').next().unwrap_or(s).to_string(), l.span.clone()));
+            }
+        }
+    }
+    if let Some(vf) = svc.get("volumes_from").and_then(Node::as_seq) {
+        for v in vf {
+            if let Some(s) = v.as_str().filter(|s| !s.starts_with("container:")) {
+                implied.push((s.split(':').next().unwrap_or(s).to_string(), v.span.clone()));
+            }
+        }
+    }
+    for key in ["network_mode", "ipc", "pid"] {
+        if let Some(n) = svc.get(key) {
+            if let Some(s) = n.as_str().and_then(|s| s.strip_prefix("service:")) {
+                implied.push((s.to_string(), n.span.clone()));
+            }
+        }
+    }
+    if implied.is_empty() {
+        return;
+    }
+    let Some(m) = svc.as_map_mut() else { return };
+    let span = m.get("depends_on").map(|d| d.span.clone()).unwrap_or_else(|| implied[0].1.clone());
+    let deps = m
+        .entry(Key { name: "depends_on".into(), span: span.clone() })
+        .or_insert_with(|| Node::map(Mapping::new(), span.clone()));
+    let Some(dm) = deps.as_map_mut() else { return };
+    for (name, sp) in implied {
+        if !dm.contains_key(name.as_str()) {
+            let mut d = Mapping::new();
+            d.insert(Key { name: "condition".into(), span: sp.clone() }, Node::str("service_started", sp.clone()));
+            d.insert(Key { name: "required".into(), span: sp.clone() }, Node::bool(true, sp.clone()));
+            dm.insert(Key { name, span: sp.clone() }, Node::map(d, sp));
+        }
+    }
+}
+
+/// Consistency checks (compose-go `loader/validate.go` and `graph`): every reference
+/// resolves, names are unique, no dependency cycle.
+fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapping>, loader: &mut Loader<'_>) {
+    let diags = &mut loader.diags;
+    let names: Vec<&str> = services.keys().map(|k| k.name.as_str()).collect();
+    let undefined = |kind: &str, name: &str, span: &Span, path: String, candidates: &[&str]| {
+        let mut d = Diagnostic::new(span, path, format!("refers to undefined {kind} `{name}`"));
+        if let Some(m) = did_you_mean(name, candidates.iter().copied()) {
+            d = d.hint(format!("did you mean `{m}`?"));
+        } else if kind != "service" {
+            d = d.hint(format!("declare it under the top-level `{kind}s` key"));
+        }
+        d
+    };
+    let mut container_names: IndexMap<String, String> = IndexMap::new();
+    for (k, svc) in services {
+        let path = join("services", &k.name);
+        if let Some(deps) = svc.get("depends_on").and_then(Node::as_map) {
+            for (dk, dv) in deps {
+                if services.contains_key(dk.name.as_str()) {
+                    continue;
+                }
+                let required = dv.get("required").and_then(Node::as_bool).unwrap_or(true);
+                if !required {
+                    loader.warnings.push(format!("service `{}` depends on `{}`, which is not in the project; skipped as it is not required", k.name, dk.name));
+                    continue;
+                }
+                let dpath = format!("{path}.depends_on.{}", dk.name);
+                let d = if let Some(off) = disabled.get(dk.name.as_str()) {
+                    let profiles: Vec<&str> = off.get("profiles").and_then(Node::as_seq).map(|v| v.iter().filter_map(Node::as_str).collect()).unwrap_or_default();
+                    Diagnostic::new(&dk.span, dpath, format!("service \"{}\" depends on service \"{}\", which is disabled by its profiles", k.name, dk.name))
+                        .hint(format!("enable it with --profile {}", profiles.first().copied().unwrap_or_default()))
+                } else {
+                    let mut d = Diagnostic::new(&dk.span, dpath, format!("service \"{}\" depends on undefined service \"{}\"", k.name, dk.name));
+                    if let Some(m) = did_you_mean(&dk.name, names.iter().copied()) {
+                        d = d.hint(format!("did you mean `{m}`?"));
+                    }
+                    d
+                };
+                diags.push(d);
+            }
+        }
+        let net_names: Vec<&str> = resources["networks"].keys().map(|k| k.name.as_str()).collect();
+        if let Some(nets) = svc.get("networks").and_then(Node::as_map) {
+            for (nk, _) in nets {
+                if !resources["networks"].contains_key(nk.name.as_str()) {
+                    diags.push(undefined("network", &nk.name, &nk.span, format!("{path}.networks.{}", nk.name), &net_names));
+                }
+            }
+        }
+        let vol_names: Vec<&str> = resources["volumes"].keys().map(|k| k.name.as_str()).collect();
+        if let Some(vols) = svc.get("volumes").and_then(Node::as_seq) {
+            for (i, v) in vols.iter().enumerate() {
+                let is_volume = v.get("type").and_then(Node::as_str) == Some("volume");
+                if let (true, Some(src)) = (is_volume, v.get("source").and_then(Node::as_str)) {
+                    if !resources["volumes"].contains_key(src) {
+                        diags.push(undefined("volume", src, &v.span, format!("{path}.volumes[{i}]"), &vol_names));
+                    }
+                }
+            }
+        }
+        for kind in ["secrets", "configs"] {
+            let defined: Vec<&str> = resources[kind].keys().map(|k| k.name.as_str()).collect();
+            if let Some(items) = svc.get(kind).and_then(Node::as_seq) {
+                for (i, it) in items.iter().enumerate() {
+                    if let Some(src) = it.get("source").and_then(Node::as_str) {
+                        if !resources[kind].contains_key(src) {
+                            let singular = kind.trim_end_matches('s');
+                            diags.push(undefined(singular, src, &it.span, format!("{path}.{kind}[{i}]"), &defined));
+                        }
+                    }
+                }
+            }
+        }
+        for key in ["network_mode", "ipc", "pid"] {
+            if let Some(n) = svc.get(key) {
+                if let Some(target) = n.as_str().and_then(|s| s.strip_prefix("service:")) {
+                    if !services.contains_key(target) {
+                        diags.push(Diagnostic::new(&n.span, join(&path, key), format!("service \"{}\" depends on undefined service \"{target}\"", k.name)));
+                    }
+                }
+            }
+        }
+        if let Some(cn) = svc.get("container_name") {
+            if let Some(c) = cn.as_str() {
+                if let Some(other) = container_names.insert(c.to_string(), k.name.clone()) {
+                    diags.push(
+                        Diagnostic::new(&cn.span, join(&path, "container_name"), format!("container name `{c}` is already used by service `{other}`"))
+                            .hint("container names must be unique"),
+                    );
+                }
+                let scaled = svc.get("deploy").and_then(|d| d.get("replicas")).and_then(Node::as_i64).unwrap_or(1) > 1
+                    || svc.get("scale").and_then(Node::as_i64).unwrap_or(1) > 1;
+                if scaled {
+                    diags.push(Diagnostic::new(&cn.span, join(&path, "container_name"), "a service with a fixed container_name cannot have more than one replica"));
+                }
+            }
+        }
+    }
+    let graph: BTreeMap<&str, Vec<&str>> = services
+        .iter()
+        .map(|(k, s)| {
+            let mut deps: Vec<&str> = s.get("depends_on").and_then(Node::as_map).map(|m| m.keys().map(|d| d.name.as_str()).collect()).unwrap_or_default();
+            deps.sort_unstable();
+            (k.name.as_str(), deps)
+        })
+        .collect();
+    if let Some(cycle) = find_cycle(&graph) {
+        let first = cycle[0];
+        let span = services.get_key_value(first).map(|(k, _)| k.span.clone()).unwrap_or_default();
+        diags.push(Diagnostic::new(&span, join("services", first), format!("dependency cycle detected: {}", cycle.join(" -> "))));
+    }
+}
+
+/// Finds a dependency cycle, deterministically: services are visited in name
+/// order and dependencies in name order, and the path is reported from the
+/// first service of the cycle that the walk enters, back to itself.
+pub fn find_cycle<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> = graph.keys().map(|k| (*k, Mark::New)).collect();
+    let mut stack: Vec<&'a str> = Vec::new();
+    fn visit<'a>(
+        n: &'a str,
+        graph: &BTreeMap<&'a str, Vec<&'a str>>,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        marks.insert(n, Mark::Active);
+        stack.push(n);
+        for &d in graph.get(n).map(Vec::as_slice).unwrap_or_default() {
+            match marks.get(d).copied() {
+                Some(Mark::Active) => {
+                    let start = stack.iter().position(|x| *x == d).unwrap_or(0);
+                    let mut cycle = stack[start..].to_vec();
+                    cycle.push(d);
+                    return Some(cycle);
+                }
+                Some(Mark::New) => {
+                    if let Some(c) = visit(d, graph, marks, stack) {
+                        return Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        stack.pop();
+        marks.insert(n, Mark::Done);
+        None
+    }
+    for &n in graph.keys() {
+        if marks.get(n) == Some(&Mark::New) {
+            if let Some(c) = visit(n, graph, &mut marks, &mut stack) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// Reports a dependency cycle in a loaded project, if there is one (used by the planner).
+pub fn project_cycle(project: &Project) -> Option<Vec<String>> {
+    let graph: BTreeMap<&str, Vec<&str>> = project
+        .services
+        .iter()
+        .map(|(k, s)| {
+            let mut deps: Vec<&str> = s.depends_on.keys().map(String::as_str).collect();
+            deps.sort_unstable();
+            (k.as_str(), deps)
+        })
+        .collect();
+    find_cycle(&graph).map(|c| c.into_iter().map(String::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_path_is_deterministic() {
+        let g: BTreeMap<&str, Vec<&str>> =
+            [("service1", vec!["service2"]), ("service2", vec!["service3"]), ("service3", vec!["service1"])].into_iter().collect();
+        assert_eq!(find_cycle(&g), Some(vec!["service1", "service2", "service3", "service1"]));
+        let g: BTreeMap<&str, Vec<&str>> = [("a", vec!["a"])].into_iter().collect();
+        assert_eq!(find_cycle(&g), Some(vec!["a", "a"]));
+        let g: BTreeMap<&str, Vec<&str>> = [("a", vec!["b"]), ("b", vec![])].into_iter().collect();
+        assert_eq!(find_cycle(&g), None);
+    }
+}
