@@ -52,13 +52,30 @@ pub fn document(doc: &mut Node, cx: &mut Context<'_>) {
 
 /// A mapping node from `(key, value)` pairs.
 fn keyed(span: &Span, pairs: Vec<(&str, Node)>) -> Node {
-    let map: Mapping = pairs.into_iter().map(|(k, v)| (Key { name: k.to_string(), span: span.clone() }, v)).collect();
+    let map: Mapping = pairs
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                Key {
+                    name: k.to_string(),
+                    span: span.clone(),
+                },
+                v,
+            )
+        })
+        .collect();
     Node::map(map, span.clone())
 }
 
 fn insert(map: &mut Mapping, key: &str, value: Node) {
     let span = value.span.clone();
-    map.insert(Key { name: key.to_string(), span }, value);
+    map.insert(
+        Key {
+            name: key.to_string(),
+            span,
+        },
+        value,
+    );
 }
 
 /// Replaces `node`'s value, keeping its span and tag.
@@ -99,7 +116,13 @@ fn is_remote_context(s: &str) -> bool {
 fn make_path(node: &mut Node, cx: &Context<'_>) {
     if let Some(s) = node.as_str().map(str::to_string) {
         let abs = absolute(cx.base_dir, &s, cx.home);
-        replace(node, Value::Scalar(Scalar { text: abs, kind: Kind::Str }));
+        replace(
+            node,
+            Value::Scalar(Scalar {
+                text: abs,
+                kind: Kind::Str,
+            }),
+        );
     }
 }
 
@@ -114,7 +137,13 @@ fn list_or_dict(node: &mut Node, keep_null: bool) {
                     Some((k, v)) => (k.to_string(), Node::str(v, it.span.clone())),
                     None => (text.to_string(), Node::null(it.span.clone())),
                 };
-                map.insert(Key { name: k, span: it.span.clone() }, v);
+                map.insert(
+                    Key {
+                        name: k,
+                        span: it.span.clone(),
+                    },
+                    v,
+                );
             }
             node.value = Value::Map(map);
         }
@@ -131,7 +160,12 @@ fn stringify(v: &mut Node, keep_null: bool) {
     if let Value::Scalar(s) = &mut v.value {
         match s.kind {
             Kind::Null if keep_null => {}
-            Kind::Null => *s = Scalar { text: String::new(), kind: Kind::Str },
+            Kind::Null => {
+                *s = Scalar {
+                    text: String::new(),
+                    kind: Kind::Str,
+                }
+            }
             _ => s.kind = Kind::Str,
         }
     }
@@ -148,8 +182,19 @@ fn shell_split(node: &mut Node, path: &str, cx: &mut Context<'_>) {
     if node.as_scalar().is_some_and(|s| s.kind == Kind::Str) {
         let text = node.as_str().unwrap_or_default().to_string();
         match shell_words::split(&text) {
-            Ok(words) => node.value = Value::Seq(words.into_iter().map(|w| Node::str(w, node.span.clone())).collect()),
-            Err(e) => cx.diags.push(Diagnostic::new(&node.span, path, format!("cannot split `{text}` into words: {e}"))),
+            Ok(words) => {
+                node.value = Value::Seq(
+                    words
+                        .into_iter()
+                        .map(|w| Node::str(w, node.span.clone()))
+                        .collect(),
+                )
+            }
+            Err(e) => cx.diags.push(Diagnostic::new(
+                &node.span,
+                path,
+                format!("cannot split `{text}` into words: {e}"),
+            )),
         }
     } else if let Value::Seq(items) = &mut node.value {
         for it in items {
@@ -159,28 +204,57 @@ fn shell_split(node: &mut Node, path: &str, cx: &mut Context<'_>) {
 }
 
 fn duration(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Some(text) = text_of(node).filter(|_| !node.is_null()) else { return };
+    let Some(text) = text_of(node).filter(|_| !node.is_null()) else {
+        return;
+    };
     match parse_duration(&text) {
-        Some(d) => node.value = Value::Scalar(Scalar { text: format_duration(d), kind: Kind::Str }),
+        Some(d) => {
+            node.value = Value::Scalar(Scalar {
+                text: format_duration(d),
+                kind: Kind::Str,
+            })
+        }
         None => cx.diags.push(
-            Diagnostic::new(&node.span, path, format!("`{text}` is not a duration")).hint("write it like 30s, 1m30s or 500ms"),
+            Diagnostic::new(&node.span, path, format!("`{text}` is not a duration"))
+                .hint("write it like 30s, 1m30s or 500ms"),
         ),
     }
 }
 
 fn size(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Some(text) = text_of(node).filter(|_| !node.is_null()) else { return };
+    let Some(text) = text_of(node).filter(|_| !node.is_null()) else {
+        return;
+    };
     match parse_size(&text) {
-        Some(n) => node.value = Value::Scalar(Scalar { text: n.to_string(), kind: Kind::Int(n as i64) }),
-        None => cx.diags.push(Diagnostic::new(&node.span, path, format!("`{text}` is not a size")).hint("write it like 512m, 1g or 1048576")),
+        Some(n) => {
+            node.value = Value::Scalar(Scalar {
+                text: n.to_string(),
+                kind: Kind::Int(n as i64),
+            })
+        }
+        None => cx.diags.push(
+            Diagnostic::new(&node.span, path, format!("`{text}` is not a size"))
+                .hint("write it like 512m, 1g or 1048576"),
+        ),
     }
 }
 
 fn float(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Some(text) = text_of(node).filter(|_| !node.is_null()) else { return };
+    let Some(text) = text_of(node).filter(|_| !node.is_null()) else {
+        return;
+    };
     match text.trim().parse::<f64>() {
-        Ok(f) => node.value = Value::Scalar(Scalar { text, kind: Kind::Float(f) }),
-        Err(_) => cx.diags.push(Diagnostic::new(&node.span, path, format!("`{text}` is not a number"))),
+        Ok(f) => {
+            node.value = Value::Scalar(Scalar {
+                text,
+                kind: Kind::Float(f),
+            })
+        }
+        Err(_) => cx.diags.push(Diagnostic::new(
+            &node.span,
+            path,
+            format!("`{text}` is not a number"),
+        )),
     }
 }
 
@@ -189,8 +263,20 @@ fn integer(node: &mut Node, path: &str, cx: &mut Context<'_>) {
         return;
     }
     match node.as_i64() {
-        Some(n) => node.value = Value::Scalar(Scalar { text: n.to_string(), kind: Kind::Int(n) }),
-        None => cx.diags.push(Diagnostic::new(&node.span, path, format!("`{}` is not a whole number", text_of(node).unwrap_or_default()))),
+        Some(n) => {
+            node.value = Value::Scalar(Scalar {
+                text: n.to_string(),
+                kind: Kind::Int(n),
+            })
+        }
+        None => cx.diags.push(Diagnostic::new(
+            &node.span,
+            path,
+            format!(
+                "`{}` is not a whole number",
+                text_of(node).unwrap_or_default()
+            ),
+        )),
     }
 }
 
@@ -199,21 +285,47 @@ fn boolean(node: &mut Node, path: &str, cx: &mut Context<'_>) {
         return;
     }
     match node.as_bool() {
-        Some(b) => node.value = Value::Scalar(Scalar { text: b.to_string(), kind: Kind::Bool(b) }),
-        None => cx.diags.push(Diagnostic::new(&node.span, path, format!("`{}` is not true or false", text_of(node).unwrap_or_default()))),
+        Some(b) => {
+            node.value = Value::Scalar(Scalar {
+                text: b.to_string(),
+                kind: Kind::Bool(b),
+            })
+        }
+        None => cx.diags.push(Diagnostic::new(
+            &node.span,
+            path,
+            format!(
+                "`{}` is not true or false",
+                text_of(node).unwrap_or_default()
+            ),
+        )),
     }
 }
 
 /// File modes are octal: `0440` (read as octal by YAML) and `"0440"` both mean 0o440.
 fn file_mode(node: &mut Node, path: &str, cx: &mut Context<'_>) {
     let mode = match node.as_scalar() {
-        Some(Scalar { kind: Kind::Int(n), .. }) => Some(*n),
-        Some(Scalar { text, kind: Kind::Str }) => i64::from_str_radix(text.trim_start_matches("0o"), 8).ok(),
+        Some(Scalar {
+            kind: Kind::Int(n), ..
+        }) => Some(*n),
+        Some(Scalar {
+            text,
+            kind: Kind::Str,
+        }) => i64::from_str_radix(text.trim_start_matches("0o"), 8).ok(),
         _ => return,
     };
     match mode {
-        Some(m) => node.value = Value::Scalar(Scalar { text: format!("0{m:o}"), kind: Kind::Str }),
-        None => cx.diags.push(Diagnostic::new(&node.span, path, "a file mode is an octal number like 0440")),
+        Some(m) => {
+            node.value = Value::Scalar(Scalar {
+                text: format!("0{m:o}"),
+                kind: Kind::Str,
+            })
+        }
+        None => cx.diags.push(Diagnostic::new(
+            &node.span,
+            path,
+            "a file mode is an octal number like 0440",
+        )),
     }
 }
 
@@ -253,7 +365,17 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
             items.iter_mut().for_each(|it| make_path(it, cx));
         }
     }
-    for key in ["tmpfs", "dns", "dns_search", "dns_opt", "devices", "cap_add", "cap_drop", "security_opt", "group_add"] {
+    for key in [
+        "tmpfs",
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "devices",
+        "cap_add",
+        "cap_drop",
+        "security_opt",
+        "group_add",
+    ] {
         with_mut(map, key, |n| {
             string_to_list(n);
             if let Value::Seq(items) = &mut n.value {
@@ -280,7 +402,17 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
         if let Value::Seq(items) = &n.value {
             let m: Mapping = items
                 .iter()
-                .filter_map(|i| i.as_str().map(|s| (Key { name: s.to_string(), span: i.span.clone() }, Node::null(i.span.clone()))))
+                .filter_map(|i| {
+                    i.as_str().map(|s| {
+                        (
+                            Key {
+                                name: s.to_string(),
+                                span: i.span.clone(),
+                            },
+                            Node::null(i.span.clone()),
+                        )
+                    })
+                })
                 .collect();
             n.value = Value::Map(m);
         }
@@ -296,7 +428,9 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
                     *it = keyed(&span, vec![("source", it.clone())]);
                 }
                 if let Some(m) = it.as_map_mut() {
-                    with_mut(m, "mode", |n| file_mode(n, &format!("{path}.{key}[{i}].mode"), cx));
+                    with_mut(m, "mode", |n| {
+                        file_mode(n, &format!("{path}.{key}[{i}].mode"), cx)
+                    });
                 }
             }
         }
@@ -318,12 +452,28 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
     if let Some(n) = map.get_mut("cpus") {
         float(n, &p("cpus"), cx);
     }
-    for key in ["cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "scale", "oom_score_adj", "cpu_count", "cpu_percent"] {
+    for key in [
+        "cpu_shares",
+        "cpu_quota",
+        "cpu_period",
+        "pids_limit",
+        "scale",
+        "oom_score_adj",
+        "cpu_count",
+        "cpu_percent",
+    ] {
         if let Some(n) = map.get_mut(key) {
             integer(n, &p(key), cx);
         }
     }
-    for key in ["privileged", "read_only", "init", "tty", "stdin_open", "oom_kill_disable"] {
+    for key in [
+        "privileged",
+        "read_only",
+        "init",
+        "tty",
+        "stdin_open",
+        "oom_kill_disable",
+    ] {
         if let Some(n) = map.get_mut(key) {
             boolean(n, &p(key), cx);
         }
@@ -331,7 +481,17 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
     if let Some(n) = map.get_mut("stop_grace_period") {
         duration(n, &p("stop_grace_period"), cx);
     }
-    for key in ["user", "restart", "hostname", "working_dir", "stop_signal", "container_name", "image", "platform", "pull_policy"] {
+    for key in [
+        "user",
+        "restart",
+        "hostname",
+        "working_dir",
+        "stop_signal",
+        "container_name",
+        "image",
+        "platform",
+        "pull_policy",
+    ] {
         with_mut(map, key, |n| stringify(n, true));
     }
     if let Some(n) = map.get_mut("ulimits") {
@@ -354,7 +514,11 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
     if let Some(n) = map.get_mut("logging").and_then(Node::as_map_mut) {
         with_mut(n, "options", |o| list_or_dict(o, false));
     }
-    if let Some(watch) = map.get_mut("develop").and_then(Node::as_map_mut).and_then(|d| d.get_mut("watch")) {
+    if let Some(watch) = map
+        .get_mut("develop")
+        .and_then(Node::as_map_mut)
+        .and_then(|d| d.get_mut("watch"))
+    {
         if let Value::Seq(rules) = &mut watch.value {
             for r in rules.iter_mut().filter_map(Node::as_map_mut) {
                 with_mut(r, "path", |n| make_path(n, cx));
@@ -385,7 +549,11 @@ fn build(b: &mut Node, path: &str, cx: &mut Context<'_>) {
                 }
             }
         }
-        None => insert(m, "context", Node::str(cx.base_dir.to_string_lossy(), span.clone())),
+        None => insert(
+            m,
+            "context",
+            Node::str(cx.base_dir.to_string_lossy(), span.clone()),
+        ),
     }
     if !m.contains_key("dockerfile") && !m.contains_key("dockerfile_inline") {
         insert(m, "dockerfile", Node::str("Dockerfile", span.clone()));
@@ -396,7 +564,9 @@ fn build(b: &mut Node, path: &str, cx: &mut Context<'_>) {
         list_or_dict(n, false);
         if let Some(cm) = n.as_map_mut() {
             for v in cm.values_mut() {
-                if v.as_str().is_some_and(|s| !s.contains("://") && !s.contains(':')) {
+                if v.as_str()
+                    .is_some_and(|s| !s.contains("://") && !s.contains(':'))
+                {
                     make_path(v, cx);
                 }
             }
@@ -408,8 +578,20 @@ fn build(b: &mut Node, path: &str, cx: &mut Context<'_>) {
                 .iter()
                 .filter_map(|i| i.as_str().map(|s| (s, i.span.clone())))
                 .map(|(s, sp)| match s.split_once('=') {
-                    Some((k, v)) => (Key { name: k.to_string(), span: sp.clone() }, Node::str(v, sp)),
-                    None => (Key { name: s.to_string(), span: sp.clone() }, Node::str("", sp)),
+                    Some((k, v)) => (
+                        Key {
+                            name: k.to_string(),
+                            span: sp.clone(),
+                        },
+                        Node::str(v, sp),
+                    ),
+                    None => (
+                        Key {
+                            name: s.to_string(),
+                            span: sp.clone(),
+                        },
+                        Node::str("", sp),
+                    ),
                 })
                 .collect();
             n.value = Value::Map(map);
@@ -426,7 +608,9 @@ fn build(b: &mut Node, path: &str, cx: &mut Context<'_>) {
                 *it = keyed(&span, vec![("source", it.clone())]);
             }
             if let Some(sm) = it.as_map_mut() {
-                with_mut(sm, "mode", |n| file_mode(n, &join(path, "secrets.mode"), cx));
+                with_mut(sm, "mode", |n| {
+                    file_mode(n, &join(path, "secrets.mode"), cx)
+                });
             }
         }
     }
@@ -434,11 +618,19 @@ fn build(b: &mut Node, path: &str, cx: &mut Context<'_>) {
 
 fn env_files(n: &mut Node, cx: &mut Context<'_>) {
     string_to_list(n);
-    let Value::Seq(items) = &mut n.value else { return };
+    let Value::Seq(items) = &mut n.value else {
+        return;
+    };
     for it in items.iter_mut() {
         let span = it.span.clone();
         if it.as_str().is_some() {
-            *it = keyed(&span, vec![("path", it.clone()), ("required", Node::bool(true, span.clone()))]);
+            *it = keyed(
+                &span,
+                vec![
+                    ("path", it.clone()),
+                    ("required", Node::bool(true, span.clone())),
+                ],
+            );
         }
         if let Some(m) = it.as_map_mut() {
             with_mut(m, "path", |p| make_path(p, cx));
@@ -450,7 +642,9 @@ fn env_files(n: &mut Node, cx: &mut Context<'_>) {
 }
 
 fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Value::Seq(items) = &mut n.value else { return };
+    let Value::Seq(items) = &mut n.value else {
+        return;
+    };
     let mut out = Vec::with_capacity(items.len());
     for (i, it) in items.drain(..).enumerate() {
         let ipath = format!("{path}[{i}]");
@@ -473,7 +667,11 @@ fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
                     }
                 }
                 Err(e) => {
-                    cx.diags.push(Diagnostic::new(&span, ipath, format!("invalid port `{text}`: {e}")));
+                    cx.diags.push(Diagnostic::new(
+                        &span,
+                        ipath,
+                        format!("invalid port `{text}`: {e}"),
+                    ));
                     out.push(it);
                 }
             }
@@ -484,7 +682,9 @@ fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
         let Some(m) = it.as_map_mut() else { continue };
         let mut sorted = Mapping::new();
         let take = |m: &mut Mapping, k: &str| m.shift_remove_entry(k);
-        let mode = take(m, "mode").map(|(_, v)| v).unwrap_or_else(|| Node::str("ingress", span.clone()));
+        let mode = take(m, "mode")
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| Node::str("ingress", span.clone()));
         insert(&mut sorted, "mode", mode);
         if let Some((k, v)) = take(m, "host_ip") {
             sorted.insert(k, v);
@@ -493,7 +693,11 @@ fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
             integer(&mut v, &join(&ipath, "target"), cx);
             if let Some(t) = v.as_i64() {
                 if !(1..=65535).contains(&t) {
-                    cx.diags.push(Diagnostic::new(&v.span, join(&ipath, "target"), format!("port {t} is out of range 1-65535")));
+                    cx.diags.push(Diagnostic::new(
+                        &v.span,
+                        join(&ipath, "target"),
+                        format!("port {t} is out of range 1-65535"),
+                    ));
                 }
             }
             sorted.insert(k, v);
@@ -502,12 +706,18 @@ fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
             stringify(&mut v, true);
             if let Some(p) = v.as_str() {
                 if let Err(e) = crate::units::parse_range(p) {
-                    cx.diags.push(Diagnostic::new(&v.span, join(&ipath, "published"), format!("invalid published port `{p}`: {e}")));
+                    cx.diags.push(Diagnostic::new(
+                        &v.span,
+                        join(&ipath, "published"),
+                        format!("invalid published port `{p}`: {e}"),
+                    ));
                 }
             }
             sorted.insert(k, v);
         }
-        let proto = take(m, "protocol").map(|(_, v)| v).unwrap_or_else(|| Node::str("tcp", span.clone()));
+        let proto = take(m, "protocol")
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| Node::str("tcp", span.clone()));
         insert(&mut sorted, "protocol", proto);
         sorted.extend(m.drain(..));
         it.value = Value::Map(sorted);
@@ -517,7 +727,9 @@ fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
 }
 
 fn volumes(n: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Value::Seq(items) = &mut n.value else { return };
+    let Value::Seq(items) = &mut n.value else {
+        return;
+    };
     for (i, it) in items.iter_mut().enumerate() {
         let span = it.span.clone();
         let ipath = format!("{path}[{i}]");
@@ -526,7 +738,11 @@ fn volumes(n: &mut Node, path: &str, cx: &mut Context<'_>) {
                 Ok(v) => {
                     let mut pairs = vec![("type", Node::str(v.kind, span.clone()))];
                     if let Some(src) = &v.source {
-                        let src = if v.kind == "bind" { absolute(cx.base_dir, src, cx.home) } else { src.clone() };
+                        let src = if v.kind == "bind" {
+                            absolute(cx.base_dir, src, cx.home)
+                        } else {
+                            src.clone()
+                        };
                         pairs.push(("source", Node::str(src, span.clone())));
                     }
                     pairs.push(("target", Node::str(v.target.clone(), span.clone())));
@@ -553,16 +769,26 @@ fn volumes(n: &mut Node, path: &str, cx: &mut Context<'_>) {
                     *it = keyed(&span, pairs);
                     it.tag = tag;
                 }
-                Err(e) => cx.diags.push(Diagnostic::new(&span, ipath, format!("invalid volume `{text}`: {e}"))),
+                Err(e) => cx.diags.push(Diagnostic::new(
+                    &span,
+                    ipath,
+                    format!("invalid volume `{text}`: {e}"),
+                )),
             }
             continue;
         }
         let Some(m) = it.as_map_mut() else { continue };
-        let kind = m.get("type").and_then(Node::as_str).unwrap_or("volume").to_string();
+        let kind = m
+            .get("type")
+            .and_then(Node::as_str)
+            .unwrap_or("volume")
+            .to_string();
         if kind == "bind" {
             with_mut(m, "source", |s| make_path(s, cx));
         }
-        with_mut(m, "read_only", |b| boolean(b, &join(&ipath, "read_only"), cx));
+        with_mut(m, "read_only", |b| {
+            boolean(b, &join(&ipath, "read_only"), cx)
+        });
         if let Some(t) = m.get_mut("tmpfs").and_then(Node::as_map_mut) {
             with_mut(t, "size", |s| size(s, &join(&ipath, "tmpfs.size"), cx));
         }
@@ -574,7 +800,17 @@ fn depends_on(n: &mut Node) {
     if let Value::Seq(items) = &n.value {
         let m: Mapping = items
             .iter()
-            .filter_map(|i| i.as_str().map(|s| (Key { name: s.to_string(), span: i.span.clone() }, Node::null(i.span.clone()))))
+            .filter_map(|i| {
+                i.as_str().map(|s| {
+                    (
+                        Key {
+                            name: s.to_string(),
+                            span: i.span.clone(),
+                        },
+                        Node::null(i.span.clone()),
+                    )
+                })
+            })
             .collect();
         n.value = Value::Map(m);
     }
@@ -599,7 +835,10 @@ fn healthcheck(n: &mut Node, path: &str, cx: &mut Context<'_>) {
     if let Some(t) = m.get_mut("test") {
         if let Some(text) = t.as_str().map(str::to_string) {
             let span = t.span.clone();
-            t.value = Value::Seq(vec![Node::str("CMD-SHELL", span.clone()), Node::str(text, span)]);
+            t.value = Value::Seq(vec![
+                Node::str("CMD-SHELL", span.clone()),
+                Node::str(text, span),
+            ]);
         }
     }
     for key in ["interval", "timeout", "start_period", "start_interval"] {
@@ -618,7 +857,11 @@ fn extra_hosts(n: &mut Node) {
                 // `host=ip` (the canonical form) or `host:ip` (the legacy one).
                 let split = text.split_once('=').or_else(|| text.split_once(':'));
                 if let Some((h, ip)) = split {
-                    entries.push((h.to_string(), ip.trim_start_matches('[').trim_end_matches(']').to_string(), it.span.clone()));
+                    entries.push((
+                        h.to_string(),
+                        ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+                        it.span.clone(),
+                    ));
                 }
             }
         }
@@ -630,14 +873,23 @@ fn extra_hosts(n: &mut Node) {
                             entries.push((k.name.clone(), ip.to_string(), v.span.clone()));
                         }
                     }
-                    _ => entries.push((k.name.clone(), v.as_str().unwrap_or_default().to_string(), v.span.clone())),
+                    _ => entries.push((
+                        k.name.clone(),
+                        v.as_str().unwrap_or_default().to_string(),
+                        v.span.clone(),
+                    )),
                 }
             }
         }
         Value::Scalar(_) => return,
     }
     entries.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    n.value = Value::Seq(entries.into_iter().map(|(h, ip, sp)| Node::str(format!("{h}={ip}"), sp)).collect());
+    n.value = Value::Seq(
+        entries
+            .into_iter()
+            .map(|(h, ip, sp)| Node::str(format!("{h}={ip}"), sp))
+            .collect(),
+    );
 }
 
 fn deploy(n: &mut Node, path: &str, cx: &mut Context<'_>) {
@@ -656,9 +908,13 @@ fn deploy(n: &mut Node, path: &str, cx: &mut Context<'_>) {
     }
     if let Some(rp) = m.get_mut("restart_policy").and_then(Node::as_map_mut) {
         for key in ["delay", "window"] {
-            with_mut(rp, key, |d| duration(d, &format!("{path}.restart_policy.{key}"), cx));
+            with_mut(rp, key, |d| {
+                duration(d, &format!("{path}.restart_policy.{key}"), cx)
+            });
         }
-        with_mut(rp, "max_attempts", |x| integer(x, &format!("{path}.restart_policy.max_attempts"), cx));
+        with_mut(rp, "max_attempts", |x| {
+            integer(x, &format!("{path}.restart_policy.max_attempts"), cx)
+        });
     }
     for cfg in ["update_config", "rollback_config"] {
         if let Some(c) = m.get_mut(cfg).and_then(Node::as_map_mut) {
@@ -675,9 +931,16 @@ fn resource(kind: &str, def: &mut Node, cx: &mut Context<'_>, path: &str) {
     }
     let Some(m) = def.as_map_mut() else { return };
     // Legacy `external: {name: X}` becomes `name: X` + `external: true` (compose-spec 07-volumes).
-    let legacy_name = m.get("external").and_then(|e| e.get("name")).and_then(Node::as_str).map(str::to_string);
+    let legacy_name = m
+        .get("external")
+        .and_then(|e| e.get("name"))
+        .and_then(Node::as_str)
+        .map(str::to_string);
     if let Some(name) = legacy_name {
-        let span = m.get("external").map(|e| e.span.clone()).unwrap_or_default();
+        let span = m
+            .get("external")
+            .map(|e| e.span.clone())
+            .unwrap_or_default();
         insert(m, "name", Node::str(name, span.clone()));
         insert(m, "external", Node::bool(true, span));
     }
@@ -701,7 +964,11 @@ mod tests {
 
     fn canon(src: &str) -> (serde_json::Value, Vec<Diagnostic>) {
         let mut node = crate::yaml::parse(src, &Arc::from("c.yaml")).expect("parses");
-        let mut cx = Context { base_dir: Path::new("/proj"), home: Some("/home/u"), diags: vec![] };
+        let mut cx = Context {
+            base_dir: Path::new("/proj"),
+            home: Some("/home/u"),
+            diags: vec![],
+        };
         document(&mut node, &mut cx);
         (node.to_json(), cx.diags)
     }
@@ -714,17 +981,27 @@ mod tests {
 
     #[test]
     fn command_is_split_like_a_shell() {
-        let s = svc("    command: bundle exec thin -p 3000\n    entrypoint: [\"/bin/sh\", \"-c\"]\n");
-        assert_eq!(s["command"], serde_json::json!(["bundle", "exec", "thin", "-p", "3000"]));
+        let s =
+            svc("    command: bundle exec thin -p 3000\n    entrypoint: [\"/bin/sh\", \"-c\"]\n");
+        assert_eq!(
+            s["command"],
+            serde_json::json!(["bundle", "exec", "thin", "-p", "3000"])
+        );
         assert_eq!(s["entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
         let s = svc("    command: sh -c 'echo \"a b\"'\n");
-        assert_eq!(s["command"], serde_json::json!(["sh", "-c", "echo \"a b\""]));
+        assert_eq!(
+            s["command"],
+            serde_json::json!(["sh", "-c", "echo \"a b\""])
+        );
     }
 
     #[test]
     fn environment_and_labels_become_maps_of_strings() {
         let s = svc("    environment: [A=1, B, C=x=y]\n    labels: {n: 1, b: true}\n");
-        assert_eq!(s["environment"], serde_json::json!({"A": "1", "B": null, "C": "x=y"}));
+        assert_eq!(
+            s["environment"],
+            serde_json::json!({"A": "1", "B": null, "C": "x=y"})
+        );
         assert_eq!(s["labels"], serde_json::json!({"n": "1", "b": "true"}));
     }
 
@@ -747,19 +1024,37 @@ mod tests {
     #[test]
     fn volumes_in_long_form_with_absolute_paths() {
         let s = svc("    volumes: ['./src:/app:ro', 'data:/data', '/anon', '~/x:/x']\n");
-        assert_eq!(s["volumes"][0], serde_json::json!({"type": "bind", "source": "/proj/src", "target": "/app", "read_only": true, "bind": {"create_host_path": true}}));
-        assert_eq!(s["volumes"][1], serde_json::json!({"type": "volume", "source": "data", "target": "/data", "volume": {}}));
-        assert_eq!(s["volumes"][2], serde_json::json!({"type": "volume", "target": "/anon", "volume": {}}));
+        assert_eq!(
+            s["volumes"][0],
+            serde_json::json!({"type": "bind", "source": "/proj/src", "target": "/app", "read_only": true, "bind": {"create_host_path": true}})
+        );
+        assert_eq!(
+            s["volumes"][1],
+            serde_json::json!({"type": "volume", "source": "data", "target": "/data", "volume": {}})
+        );
+        assert_eq!(
+            s["volumes"][2],
+            serde_json::json!({"type": "volume", "target": "/anon", "volume": {}})
+        );
         assert_eq!(s["volumes"][3]["source"], "/home/u/x");
     }
 
     #[test]
     fn depends_on_healthcheck_and_build() {
         let s = svc("    depends_on: [db]\n    healthcheck:\n      test: echo \"hello world\"\n      interval: 90s\n    build: ../app\n");
-        assert_eq!(s["depends_on"], serde_json::json!({"db": {"condition": "service_started", "required": true}}));
-        assert_eq!(s["healthcheck"]["test"], serde_json::json!(["CMD-SHELL", "echo \"hello world\""]));
+        assert_eq!(
+            s["depends_on"],
+            serde_json::json!({"db": {"condition": "service_started", "required": true}})
+        );
+        assert_eq!(
+            s["healthcheck"]["test"],
+            serde_json::json!(["CMD-SHELL", "echo \"hello world\""])
+        );
         assert_eq!(s["healthcheck"]["interval"], "1m30s");
-        assert_eq!(s["build"], serde_json::json!({"context": "/app", "dockerfile": "Dockerfile"}));
+        assert_eq!(
+            s["build"],
+            serde_json::json!({"context": "/app", "dockerfile": "Dockerfile"})
+        );
     }
 
     #[test]
@@ -774,6 +1069,9 @@ mod tests {
     #[test]
     fn legacy_external_name() {
         let (j, _) = canon("networks:\n  n:\n    external:\n      name: real\n");
-        assert_eq!(j["networks"]["n"], serde_json::json!({"external": true, "name": "real"}));
+        assert_eq!(
+            j["networks"]["n"],
+            serde_json::json!({"external": true, "name": "real"})
+        );
     }
 }

@@ -22,10 +22,26 @@ pub struct DotenvError {
 /// `lookup` is consulted before the file's own earlier values when a value
 /// refers to a variable (compose-go: "lookups prefer the OS env"), and for
 /// bare `KEY` lines; a bare key it does not know is left out.
-pub fn parse(source: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<IndexMap<String, String>, DotenvError> {
+pub fn parse(
+    source: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<IndexMap<String, String>, DotenvError> {
+    parse_with_fallback(source, lookup, &|_| None)
+}
+
+/// Like [`parse`], with `fallback` consulted after the file's own earlier
+/// values (a service's earlier `env_file`s).
+pub fn parse_with_fallback(
+    source: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    fallback: &dyn Fn(&str) -> Option<String>,
+) -> Result<IndexMap<String, String>, DotenvError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut out: IndexMap<String, String> = IndexMap::new();
-    let lines: Vec<&str> = source.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = source
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     let mut i = 0;
     while i < lines.len() {
         let line_no = i + 1;
@@ -34,11 +50,17 @@ pub fn parse(source: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<In
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let Some(eq) = line.find('=') else {
             let key = line.trim();
             if key.contains(char::is_whitespace) {
-                return Err(DotenvError { line: line_no, message: "key cannot contain a space".into() });
+                return Err(DotenvError {
+                    line: line_no,
+                    message: "key cannot contain a space".into(),
+                });
             }
             if let Some(v) = lookup(key) {
                 out.insert(key.to_string(), v);
@@ -47,9 +69,15 @@ pub fn parse(source: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<In
         };
         let key = line[..eq].trim();
         if key.contains(char::is_whitespace) {
-            return Err(DotenvError { line: line_no, message: "key cannot contain a space".into() });
+            return Err(DotenvError {
+                line: line_no,
+                message: "key cannot contain a space".into(),
+            });
         }
-        let valid_key = key.as_bytes().first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+        let valid_key = key
+            .as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
         let rest = line[eq + 1..].trim_start();
         let (value, interpolate) = match rest.as_bytes().first() {
             Some(q @ (b'\'' | b'"')) => {
@@ -68,7 +96,10 @@ pub fn parse(source: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<In
                     i += 1;
                 };
                 let Some(end) = closed else {
-                    return Err(DotenvError { line: line_no, message: format!("unterminated quoted value for `{key}`") });
+                    return Err(DotenvError {
+                        line: line_no,
+                        message: format!("unterminated quoted value for `{key}`"),
+                    });
                 };
                 let raw = &text[..end];
                 if quote == '\'' {
@@ -91,13 +122,20 @@ pub fn parse(source: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<In
         }
         let value = if interpolate && value.contains('$') {
             let earlier = out.clone();
-            let f = |name: &str| lookup(name).or_else(|| earlier.get(name).cloned());
+            let f = |name: &str| {
+                lookup(name)
+                    .or_else(|| earlier.get(name).cloned())
+                    .or_else(|| fallback(name))
+            };
             let mut interp = Interpolator::new(&f);
             match interp.expand(&value) {
                 Ok(v) => v,
                 Err(TemplateError::Invalid(_)) => value,
                 Err(TemplateError::Required { name, message }) => {
-                    return Err(DotenvError { line: line_no, message: format!("required variable {name} is missing a value: {message}") })
+                    return Err(DotenvError {
+                        line: line_no,
+                        message: format!("required variable {name} is missing a value: {message}"),
+                    })
                 }
             }
         } else {
@@ -210,12 +248,22 @@ mod tests {
     fn invalid_line_is_reported_with_its_number() {
         let src = "# some comments\nfoo=\"\n  a\n  multine\n  value\n\"\nINVALID LINE\nzot=qix";
         let e = parse(src, &none).expect_err("invalid");
-        assert_eq!(e, DotenvError { line: 7, message: "key cannot contain a space".into() });
+        assert_eq!(
+            e,
+            DotenvError {
+                line: 7,
+                message: "key cannot contain a space".into()
+            }
+        );
     }
 
     #[test]
     fn bom_dots_and_dashes() {
-        let m = parse("\u{feff}VAR.WITH.DOTS=dots\nVAR-WITH-DASHES=dashes\n", &none).expect("parses");
+        let m = parse(
+            "\u{feff}VAR.WITH.DOTS=dots\nVAR-WITH-DASHES=dashes\n",
+            &none,
+        )
+        .expect("parses");
         assert_eq!(get(&m, "VAR.WITH.DOTS"), "dots");
         assert_eq!(get(&m, "VAR-WITH-DASHES"), "dashes");
     }

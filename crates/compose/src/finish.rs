@@ -15,7 +15,9 @@ use crate::yaml::{Key, Mapping, Node, Span, Value};
 use crate::Result;
 
 const RESOURCE_KINDS: [&str; 4] = ["networks", "volumes", "secrets", "configs"];
-const KNOWN_TOP_LEVEL: [&str; 7] = ["name", "version", "services", "networks", "volumes", "secrets", "configs"];
+const KNOWN_TOP_LEVEL: [&str; 7] = [
+    "name", "version", "services", "networks", "volumes", "secrets", "configs",
+];
 
 pub(crate) fn project(
     mut root: Node,
@@ -31,15 +33,25 @@ pub(crate) fn project(
         _ => Mapping::new(),
     };
     if top.contains_key("version") {
-        loader.warnings.push("the attribute `version` is obsolete and ignored".into());
+        loader
+            .warnings
+            .push("the attribute `version` is obsolete and ignored".into());
     }
     let mut services = take_map(&mut top, "services");
-    let mut resources: BTreeMap<&str, Mapping> = RESOURCE_KINDS.iter().map(|k| (*k, take_map(&mut top, k))).collect();
+    let mut resources: BTreeMap<&str, Mapping> = RESOURCE_KINDS
+        .iter()
+        .map(|k| (*k, take_map(&mut top, k)))
+        .collect();
 
     // Profiles (compose-spec 15-profiles.md): COMPOSE_PROFILES, --profile, and any service named on the command line.
     let mut active: Vec<String> = loader.opts.profiles.clone();
     if let Some(p) = env.get("COMPOSE_PROFILES") {
-        active.extend(p.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        active.extend(
+            p.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     let all = active.iter().any(|p| p == "*");
     let mut disabled = Mapping::new();
@@ -70,15 +82,35 @@ pub(crate) fn project(
         if uses_default {
             if let Some(m) = svc.as_map_mut() {
                 let mut nets = Mapping::new();
-                nets.insert(Key { name: "default".into(), span: k.span.clone() }, Node::null(k.span.clone()));
-                m.insert(Key { name: "networks".into(), span: k.span.clone() }, Node::map(nets, k.span.clone()));
+                nets.insert(
+                    Key {
+                        name: "default".into(),
+                        span: k.span.clone(),
+                    },
+                    Node::null(k.span.clone()),
+                );
+                m.insert(
+                    Key {
+                        name: "networks".into(),
+                        span: k.span.clone(),
+                    },
+                    Node::map(nets, k.span.clone()),
+                );
             }
         }
     }
-    let needs_default = services.values().any(|s| s.get("networks").and_then(|n| n.get("default")).is_some());
+    let needs_default = services
+        .values()
+        .any(|s| s.get("networks").and_then(|n| n.get("default")).is_some());
     if needs_default && !resources["networks"].contains_key("default") {
         if let Some(nets) = resources.get_mut("networks") {
-            nets.insert(Key { name: "default".into(), span: span.clone() }, Node::map(Mapping::new(), span.clone()));
+            nets.insert(
+                Key {
+                    name: "default".into(),
+                    span: span.clone(),
+                },
+                Node::map(Mapping::new(), span.clone()),
+            );
         }
     }
     for kind in ["networks", "volumes"] {
@@ -89,13 +121,25 @@ pub(crate) fn project(
                     continue;
                 }
                 let external = m.get("external").and_then(Node::as_bool).unwrap_or(false);
-                let real = if external { k.name.clone() } else { format!("{name}_{}", k.name) };
-                m.insert(Key { name: "name".into(), span: k.span.clone() }, Node::str(real, k.span.clone()));
+                let real = if external {
+                    k.name.clone()
+                } else {
+                    format!("{name}_{}", k.name)
+                };
+                m.insert(
+                    Key {
+                        name: "name".into(),
+                        span: k.span.clone(),
+                    },
+                    Node::str(real, k.span.clone()),
+                );
             }
         }
     }
 
-    check(&services, &disabled, &resources, loader);
+    if !loader.opts.skip_consistency {
+        check(&services, &disabled, &resources, loader);
+    }
     loader.stop()?;
 
     let mut svc_out: Vec<(String, Service)> = Vec::with_capacity(services.len());
@@ -111,10 +155,20 @@ pub(crate) fn project(
 
     let decode_resources = |m: Mapping| -> IndexMap<String, Resource> {
         m.into_iter()
-            .map(|(k, v)| (k.name, serde_json::from_value::<Resource>(v.to_json()).unwrap_or_default()))
+            .map(|(k, v)| {
+                (
+                    k.name,
+                    serde_json::from_value::<Resource>(v.to_json()).unwrap_or_default(),
+                )
+            })
             .collect()
     };
-    let mut take = |kind: &str| resources.remove(kind).map(decode_resources).unwrap_or_default();
+    let mut take = |kind: &str| {
+        resources
+            .remove(kind)
+            .map(decode_resources)
+            .unwrap_or_default()
+    };
     let networks = take("networks");
     let volumes = take("volumes");
     let secrets = take("secrets");
@@ -140,7 +194,10 @@ pub(crate) fn project(
 }
 
 fn take_map(top: &mut Mapping, key: &str) -> Mapping {
-    match top.get_mut(key).map(|n| std::mem::replace(&mut n.value, Value::Map(Mapping::new()))) {
+    match top
+        .get_mut(key)
+        .map(|n| std::mem::replace(&mut n.value, Value::Map(Mapping::new())))
+    {
         Some(Value::Map(m)) => m,
         _ => Mapping::new(),
     }
@@ -151,7 +208,11 @@ fn decode_service(name: &str, v: Node, loader: &mut Loader<'_>) -> Service {
     match serde_json::from_value::<Service>(v.to_json()) {
         Ok(s) => s,
         Err(e) => {
-            loader.diags.push(Diagnostic::new(&span, join("services", name), format!("cannot be read: {e}")));
+            loader.diags.push(Diagnostic::new(
+                &span,
+                join("services", name),
+                format!("cannot be read: {e}"),
+            ));
             Service::default()
         }
     }
@@ -160,9 +221,18 @@ fn decode_service(name: &str, v: Node, loader: &mut Loader<'_>) -> Service {
 /// Folds `env_file` into `environment` (compose-spec `05-services.md#env_file`):
 /// later files win, `environment` wins over every file, and a key without a
 /// value takes the project environment's value.
-fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags: &mut Vec<Diagnostic>) {
+fn environment(
+    svc: &mut Node,
+    env: &IndexMap<String, String>,
+    path: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let Some(m) = svc.as_map_mut() else { return };
-    let own: Mapping = m.get("environment").and_then(Node::as_map).cloned().unwrap_or_default();
+    let own: Mapping = m
+        .get("environment")
+        .and_then(Node::as_map)
+        .cloned()
+        .unwrap_or_default();
     let files: Vec<(String, bool, Span)> = m
         .get("env_file")
         .and_then(Node::as_seq)
@@ -182,10 +252,18 @@ fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags
         let p = Path::new(file);
         if !p.is_file() {
             if *required || p.is_dir() {
-                let what = if p.is_dir() { "is a directory" } else { "not found" };
+                let what = if p.is_dir() {
+                    "is a directory"
+                } else {
+                    "not found"
+                };
                 diags.push(
-                    Diagnostic::new(span, join(path, "env_file"), format!("env file {file} {what}"))
-                        .hint("create it, or mark it `required: false`"),
+                    Diagnostic::new(
+                        span,
+                        join(path, "env_file"),
+                        format!("env file {file} {what}"),
+                    )
+                    .hint("create it, or mark it `required: false`"),
                 );
             }
             continue;
@@ -193,7 +271,11 @@ fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags
         let text = match std::fs::read_to_string(p) {
             Ok(t) => t,
             Err(e) => {
-                diags.push(Diagnostic::new(span, join(path, "env_file"), format!("cannot read env file {file}: {e}")));
+                diags.push(Diagnostic::new(
+                    span,
+                    join(path, "env_file"),
+                    format!("cannot read env file {file}: {e}"),
+                ));
                 continue;
             }
         };
@@ -204,9 +286,9 @@ fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags
             env.get(k)
                 .cloned()
                 .or_else(|| own.get(k).and_then(Node::as_str).map(str::to_string))
-                .or_else(|| earlier.get(k).cloned().flatten())
         };
-        match dotenv::parse(&text, &lookup) {
+        let fallback = |k: &str| earlier.get(k).cloned().flatten();
+        match dotenv::parse_with_fallback(&text, &lookup, &fallback) {
             Ok(values) => result.extend(values.into_iter().map(|(k, v)| (k, Some(v)))),
             Err(e) => diags.push(Diagnostic::new(
                 span,
@@ -218,11 +300,19 @@ fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags
     for (k, v) in &own {
         let value = match v.as_scalar() {
             Some(s) if !v.is_null() => Some(s.text.clone()),
-            _ => env.get(&k.name).cloned().or_else(|| result.get(&k.name).cloned().flatten()),
+            _ => env
+                .get(&k.name)
+                .cloned()
+                .or_else(|| result.get(&k.name).cloned().flatten()),
         };
         result.insert(k.name.clone(), value);
     }
-    if let Some(b) = m.get_mut("build").and_then(Node::as_map_mut).and_then(|b| b.get_mut("args")).and_then(Node::as_map_mut) {
+    if let Some(b) = m
+        .get_mut("build")
+        .and_then(Node::as_map_mut)
+        .and_then(|b| b.get_mut("args"))
+        .and_then(Node::as_map_mut)
+    {
         for (k, v) in b.iter_mut() {
             if v.is_null() {
                 if let Some(val) = env.get(&k.name) {
@@ -242,11 +332,23 @@ fn environment(svc: &mut Node, env: &IndexMap<String, String>, path: &str, diags
                 Some(s) => Node::str(s, span.clone()),
                 None => Node::null(span.clone()),
             };
-            (Key { name: k, span: span.clone() }, node)
+            (
+                Key {
+                    name: k,
+                    span: span.clone(),
+                },
+                node,
+            )
         })
         .collect();
     if let Some(m) = svc.as_map_mut() {
-        m.insert(Key { name: "environment".into(), span: span.clone() }, Node::map(map, span));
+        m.insert(
+            Key {
+                name: "environment".into(),
+                span: span.clone(),
+            },
+            Node::map(map, span),
+        );
     }
 }
 
@@ -278,24 +380,53 @@ fn implicit_dependencies(svc: &mut Node) {
         return;
     }
     let Some(m) = svc.as_map_mut() else { return };
-    let span = m.get("depends_on").map(|d| d.span.clone()).unwrap_or_else(|| implied[0].1.clone());
+    let span = m
+        .get("depends_on")
+        .map(|d| d.span.clone())
+        .unwrap_or_else(|| implied[0].1.clone());
     let deps = m
-        .entry(Key { name: "depends_on".into(), span: span.clone() })
+        .entry(Key {
+            name: "depends_on".into(),
+            span: span.clone(),
+        })
         .or_insert_with(|| Node::map(Mapping::new(), span.clone()));
     let Some(dm) = deps.as_map_mut() else { return };
     for (name, sp) in implied {
         if !dm.contains_key(name.as_str()) {
             let mut d = Mapping::new();
-            d.insert(Key { name: "condition".into(), span: sp.clone() }, Node::str("service_started", sp.clone()));
-            d.insert(Key { name: "required".into(), span: sp.clone() }, Node::bool(true, sp.clone()));
-            dm.insert(Key { name, span: sp.clone() }, Node::map(d, sp));
+            d.insert(
+                Key {
+                    name: "condition".into(),
+                    span: sp.clone(),
+                },
+                Node::str("service_started", sp.clone()),
+            );
+            d.insert(
+                Key {
+                    name: "required".into(),
+                    span: sp.clone(),
+                },
+                Node::bool(true, sp.clone()),
+            );
+            dm.insert(
+                Key {
+                    name,
+                    span: sp.clone(),
+                },
+                Node::map(d, sp),
+            );
         }
     }
 }
 
 /// Consistency checks (compose-go `loader/validate.go` and `graph`): every reference
 /// resolves, names are unique, no dependency cycle.
-fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapping>, loader: &mut Loader<'_>) {
+fn check(
+    services: &Mapping,
+    disabled: &Mapping,
+    resources: &BTreeMap<&str, Mapping>,
+    loader: &mut Loader<'_>,
+) {
     let diags = &mut loader.diags;
     let names: Vec<&str> = services.keys().map(|k| k.name.as_str()).collect();
     let undefined = |kind: &str, name: &str, span: &Span, path: String, candidates: &[&str]| {
@@ -322,11 +453,22 @@ fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapp
                 }
                 let dpath = format!("{path}.depends_on.{}", dk.name);
                 let d = if let Some(off) = disabled.get(dk.name.as_str()) {
-                    let profiles: Vec<&str> = off.get("profiles").and_then(Node::as_seq).map(|v| v.iter().filter_map(Node::as_str).collect()).unwrap_or_default();
+                    let profiles: Vec<&str> = off
+                        .get("profiles")
+                        .and_then(Node::as_seq)
+                        .map(|v| v.iter().filter_map(Node::as_str).collect())
+                        .unwrap_or_default();
                     Diagnostic::new(&dk.span, dpath, format!("service \"{}\" depends on service \"{}\", which is disabled by its profiles", k.name, dk.name))
                         .hint(format!("enable it with --profile {}", profiles.first().copied().unwrap_or_default()))
                 } else {
-                    let mut d = Diagnostic::new(&dk.span, dpath, format!("service \"{}\" depends on undefined service \"{}\"", k.name, dk.name));
+                    let mut d = Diagnostic::new(
+                        &dk.span,
+                        dpath,
+                        format!(
+                            "service \"{}\" depends on undefined service \"{}\"",
+                            k.name, dk.name
+                        ),
+                    );
                     if let Some(m) = did_you_mean(&dk.name, names.iter().copied()) {
                         d = d.hint(format!("did you mean `{m}`?"));
                     }
@@ -335,21 +477,39 @@ fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapp
                 diags.push(d);
             }
         }
-        let net_names: Vec<&str> = resources["networks"].keys().map(|k| k.name.as_str()).collect();
+        let net_names: Vec<&str> = resources["networks"]
+            .keys()
+            .map(|k| k.name.as_str())
+            .collect();
         if let Some(nets) = svc.get("networks").and_then(Node::as_map) {
             for (nk, _) in nets {
                 if !resources["networks"].contains_key(nk.name.as_str()) {
-                    diags.push(undefined("network", &nk.name, &nk.span, format!("{path}.networks.{}", nk.name), &net_names));
+                    diags.push(undefined(
+                        "network",
+                        &nk.name,
+                        &nk.span,
+                        format!("{path}.networks.{}", nk.name),
+                        &net_names,
+                    ));
                 }
             }
         }
-        let vol_names: Vec<&str> = resources["volumes"].keys().map(|k| k.name.as_str()).collect();
+        let vol_names: Vec<&str> = resources["volumes"]
+            .keys()
+            .map(|k| k.name.as_str())
+            .collect();
         if let Some(vols) = svc.get("volumes").and_then(Node::as_seq) {
             for (i, v) in vols.iter().enumerate() {
                 let is_volume = v.get("type").and_then(Node::as_str) == Some("volume");
                 if let (true, Some(src)) = (is_volume, v.get("source").and_then(Node::as_str)) {
                     if !resources["volumes"].contains_key(src) {
-                        diags.push(undefined("volume", src, &v.span, format!("{path}.volumes[{i}]"), &vol_names));
+                        diags.push(undefined(
+                            "volume",
+                            src,
+                            &v.span,
+                            format!("{path}.volumes[{i}]"),
+                            &vol_names,
+                        ));
                     }
                 }
             }
@@ -361,7 +521,13 @@ fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapp
                     if let Some(src) = it.get("source").and_then(Node::as_str) {
                         if !resources[kind].contains_key(src) {
                             let singular = kind.trim_end_matches('s');
-                            diags.push(undefined(singular, src, &it.span, format!("{path}.{kind}[{i}]"), &defined));
+                            diags.push(undefined(
+                                singular,
+                                src,
+                                &it.span,
+                                format!("{path}.{kind}[{i}]"),
+                                &defined,
+                            ));
                         }
                     }
                 }
@@ -371,7 +537,14 @@ fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapp
             if let Some(n) = svc.get(key) {
                 if let Some(target) = n.as_str().and_then(|s| s.strip_prefix("service:")) {
                     if !services.contains_key(target) {
-                        diags.push(Diagnostic::new(&n.span, join(&path, key), format!("service \"{}\" depends on undefined service \"{target}\"", k.name)));
+                        diags.push(Diagnostic::new(
+                            &n.span,
+                            join(&path, key),
+                            format!(
+                                "service \"{}\" depends on undefined service \"{target}\"",
+                                k.name
+                            ),
+                        ));
                     }
                 }
             }
@@ -380,14 +553,27 @@ fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapp
             if let Some(c) = cn.as_str() {
                 if let Some(other) = container_names.insert(c.to_string(), k.name.clone()) {
                     diags.push(
-                        Diagnostic::new(&cn.span, join(&path, "container_name"), format!("container name `{c}` is already used by service `{other}`"))
-                            .hint("container names must be unique"),
+                        Diagnostic::new(
+                            &cn.span,
+                            join(&path, "container_name"),
+                            format!("container name `{c}` is already used by service `{other}`"),
+                        )
+                        .hint("container names must be unique"),
                     );
                 }
-                let scaled = svc.get("deploy").and_then(|d| d.get("replicas")).and_then(Node::as_i64).unwrap_or(1) > 1
+                let scaled = svc
+                    .get("deploy")
+                    .and_then(|d| d.get("replicas"))
+                    .and_then(Node::as_i64)
+                    .unwrap_or(1)
+                    > 1
                     || svc.get("scale").and_then(Node::as_i64).unwrap_or(1) > 1;
                 if scaled {
-                    diags.push(Diagnostic::new(&cn.span, join(&path, "container_name"), "a service with a fixed container_name cannot have more than one replica"));
+                    diags.push(Diagnostic::new(
+                        &cn.span,
+                        join(&path, "container_name"),
+                        "a service with a fixed container_name cannot have more than one replica",
+                    ));
                 }
             }
         }
@@ -395,15 +581,26 @@ fn check(services: &Mapping, disabled: &Mapping, resources: &BTreeMap<&str, Mapp
     let graph: BTreeMap<&str, Vec<&str>> = services
         .iter()
         .map(|(k, s)| {
-            let mut deps: Vec<&str> = s.get("depends_on").and_then(Node::as_map).map(|m| m.keys().map(|d| d.name.as_str()).collect()).unwrap_or_default();
+            let mut deps: Vec<&str> = s
+                .get("depends_on")
+                .and_then(Node::as_map)
+                .map(|m| m.keys().map(|d| d.name.as_str()).collect())
+                .unwrap_or_default();
             deps.sort_unstable();
             (k.name.as_str(), deps)
         })
         .collect();
     if let Some(cycle) = find_cycle(&graph) {
         let first = cycle[0];
-        let span = services.get_key_value(first).map(|(k, _)| k.span.clone()).unwrap_or_default();
-        diags.push(Diagnostic::new(&span, join("services", first), format!("dependency cycle detected: {}", cycle.join(" -> "))));
+        let span = services
+            .get_key_value(first)
+            .map(|(k, _)| k.span.clone())
+            .unwrap_or_default();
+        diags.push(Diagnostic::new(
+            &span,
+            join("services", first),
+            format!("dependency cycle detected: {}", cycle.join(" -> ")),
+        ));
     }
 }
 
@@ -477,9 +674,17 @@ mod tests {
 
     #[test]
     fn cycle_path_is_deterministic() {
-        let g: BTreeMap<&str, Vec<&str>> =
-            [("service1", vec!["service2"]), ("service2", vec!["service3"]), ("service3", vec!["service1"])].into_iter().collect();
-        assert_eq!(find_cycle(&g), Some(vec!["service1", "service2", "service3", "service1"]));
+        let g: BTreeMap<&str, Vec<&str>> = [
+            ("service1", vec!["service2"]),
+            ("service2", vec!["service3"]),
+            ("service3", vec!["service1"]),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            find_cycle(&g),
+            Some(vec!["service1", "service2", "service3", "service1"])
+        );
         let g: BTreeMap<&str, Vec<&str>> = [("a", vec!["a"])].into_iter().collect();
         assert_eq!(find_cycle(&g), Some(vec!["a", "a"]));
         let g: BTreeMap<&str, Vec<&str>> = [("a", vec!["b"]), ("b", vec![])].into_iter().collect();

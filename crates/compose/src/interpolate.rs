@@ -3,8 +3,8 @@
 //! `${VAR?error}`, `${VAR:+replacement}`, `${VAR+replacement}`, nested
 //! expressions in defaults and replacements, and `$$` for a literal `$`.
 //!
-//! A `$` followed by anything else is an error, as in compose-go: it is almost
-//! always a shell variable that should have been written `$$`.
+//! As in compose-go, a `$` followed by anything else (`$(date)`, `$1`, a lone
+//! `$`) is left as it is, and only a malformed `${...}` is an error.
 
 use std::collections::BTreeSet;
 
@@ -40,7 +40,10 @@ fn is_name_char(c: u8) -> bool {
 impl<'a> Interpolator<'a> {
     /// An interpolator reading variables through `lookup`.
     pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Interpolator { lookup, missing: BTreeSet::new() }
+        Interpolator {
+            lookup,
+            missing: BTreeSet::new(),
+        }
     }
 
     /// Expands every expression in `input`.
@@ -86,7 +89,10 @@ impl<'a> Interpolator<'a> {
                     }
                     i = end;
                 }
-                _ => return Err(invalid(input)),
+                _ => {
+                    out.push('$');
+                    i += 1;
+                }
             }
             literal_start = i;
         }
@@ -145,7 +151,10 @@ impl<'a> Interpolator<'a> {
                     Ok(value.unwrap_or_default())
                 } else {
                     let message = self.expand(arg)?;
-                    Err(TemplateError::Required { name: name.to_string(), message })
+                    Err(TemplateError::Required {
+                        name: name.to_string(),
+                        message,
+                    })
                 }
             }
         }
@@ -182,7 +191,9 @@ mod tests {
     use std::collections::HashMap;
 
     fn run(input: &str) -> Result<String, TemplateError> {
-        let env: HashMap<&str, &str> = [("SET", "value"), ("EMPTY", ""), ("PORT", "8080")].into_iter().collect();
+        let env: HashMap<&str, &str> = [("SET", "value"), ("EMPTY", ""), ("PORT", "8080")]
+            .into_iter()
+            .collect();
         let lookup = move |k: &str| env.get(k).map(|v| v.to_string());
         Interpolator::new(&lookup).expand(input)
     }
@@ -214,13 +225,32 @@ mod tests {
     fn required_forms() {
         assert_eq!(run("${SET:?boom}"), Ok("value".into()));
         assert_eq!(run("${EMPTY?boom}"), Ok("".into()));
-        assert_eq!(run("${EMPTY:?need it}"), Err(TemplateError::Required { name: "EMPTY".into(), message: "need it".into() }));
-        assert_eq!(run("${UNSET?need ${SET}}"), Err(TemplateError::Required { name: "UNSET".into(), message: "need value".into() }));
+        assert_eq!(
+            run("${EMPTY:?need it}"),
+            Err(TemplateError::Required {
+                name: "EMPTY".into(),
+                message: "need it".into()
+            })
+        );
+        assert_eq!(
+            run("${UNSET?need ${SET}}"),
+            Err(TemplateError::Required {
+                name: "UNSET".into(),
+                message: "need value".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_dollar_without_a_name_is_literal() {
+        for lit in ["$1", "a $", "$ x", "echo $(date)", "100$"] {
+            assert_eq!(run(lit).as_deref(), Ok(lit), "{lit}");
+        }
     }
 
     #[test]
     fn invalid_templates() {
-        for bad in ["$1", "a $", "${", "${SET", "${}", "${1A}", "${SET:x}", "$ x"] {
+        for bad in ["${", "${SET", "${}", "${1A}", "${SET:x}", "a ${ b"] {
             assert!(matches!(run(bad), Err(TemplateError::Invalid(_))), "{bad}");
         }
     }
@@ -230,6 +260,9 @@ mod tests {
         let lookup = |_: &str| None;
         let mut i = Interpolator::new(&lookup);
         i.expand("$A ${A} ${B:-x} ${C-}").expect("ok");
-        assert_eq!(i.missing.iter().cloned().collect::<Vec<_>>(), vec!["A".to_string()]);
+        assert_eq!(
+            i.missing.iter().cloned().collect::<Vec<_>>(),
+            vec!["A".to_string()]
+        );
     }
 }

@@ -38,7 +38,9 @@ pub mod yaml;
 pub use diag::Diagnostic;
 pub use finish::{find_cycle, project_cycle};
 pub use load::{discover, load, Loaded, Options, FILE_NAMES};
-pub use model::{Build, Dependency, Healthcheck, Mount, Port, Project, ProjectName, Resource, Service};
+pub use model::{
+    Build, Dependency, Healthcheck, Mount, Port, Project, ProjectName, Resource, Service,
+};
 
 /// What can go wrong loading a project.
 #[derive(Debug, thiserror::Error)]

@@ -22,13 +22,18 @@ use crate::diag::{join, Diagnostic};
 use crate::dotenv;
 use crate::interpolate::{Interpolator, TemplateError};
 use crate::merge::{self, merge_documents};
-use crate::model::{ProjectName, Project};
+use crate::model::{Project, ProjectName};
 use crate::schema;
 use crate::yaml::{self, Kind, Node, Span, Value};
 use crate::{Error, Result};
 
 /// The file names Compose looks for, in order of preference.
-pub const FILE_NAMES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+pub const FILE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
 
 /// What the command line (and the process) says about the project to load.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +56,9 @@ pub struct Options {
     pub services: Vec<String>,
     /// The process environment.
     pub environment: IndexMap<String, String>,
+    /// Skip the consistency checks (undefined references, cycles), as
+    /// compose-go's `SkipConsistencyCheck` does: for loading fragments.
+    pub skip_consistency: bool,
 }
 
 /// A loaded project and what the user should be told about it.
@@ -75,11 +83,22 @@ pub(crate) struct Loader<'o> {
 /// with its `*.override.*` file if there is one.
 pub fn discover(dir: &Path) -> Option<(PathBuf, Option<PathBuf>, Vec<PathBuf>)> {
     for d in dir.ancestors() {
-        let found: Vec<PathBuf> = FILE_NAMES.iter().map(|n| d.join(n)).filter(|p| p.is_file()).collect();
+        let found: Vec<PathBuf> = FILE_NAMES
+            .iter()
+            .map(|n| d.join(n))
+            .filter(|p| p.is_file())
+            .collect();
         if let Some(first) = found.first() {
-            let stem = first.file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit_once('.')).map(|(s, _)| s.to_string());
+            let stem = first
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.rsplit_once('.'))
+                .map(|(s, _)| s.to_string());
             let over = stem.and_then(|s| {
-                ["yaml", "yml"].iter().map(|ext| d.join(format!("{s}.override.{ext}"))).find(|p| p.is_file())
+                ["yaml", "yml"]
+                    .iter()
+                    .map(|ext| d.join(format!("{s}.override.{ext}")))
+                    .find(|p| p.is_file())
             });
             return Some((first.clone(), over, found[1..].to_vec()));
         }
@@ -88,7 +107,10 @@ pub fn discover(dir: &Path) -> Option<(PathBuf, Option<PathBuf>, Vec<PathBuf>)> 
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn dir_of(path: &Path) -> PathBuf {
@@ -107,20 +129,30 @@ fn read_env_files(
             continue;
         }
         if f.is_dir() {
-            return Err(Error::EnvFile { path: f.clone(), line: 0, message: "is a directory".into() });
+            return Err(Error::EnvFile {
+                path: f.clone(),
+                line: 0,
+                message: "is a directory".into(),
+            });
         }
         let text = read(f)?;
         let earlier = acc.clone();
         let lookup = |k: &str| process.get(k).or_else(|| earlier.get(k)).cloned();
-        let values = dotenv::parse(&text, &lookup)
-            .map_err(|e| Error::EnvFile { path: f.clone(), line: e.line, message: e.message })?;
+        let values = dotenv::parse(&text, &lookup).map_err(|e| Error::EnvFile {
+            path: f.clone(),
+            line: e.line,
+            message: e.message,
+        })?;
         acc.extend(values);
     }
     Ok(acc)
 }
 
 /// The process environment over the values of env files.
-fn layered(files: IndexMap<String, String>, process: &IndexMap<String, String>) -> IndexMap<String, String> {
+fn layered(
+    files: IndexMap<String, String>,
+    process: &IndexMap<String, String>,
+) -> IndexMap<String, String> {
     let mut env = files;
     for (k, v) in process {
         env.insert(k.clone(), v.clone());
@@ -132,12 +164,26 @@ fn layered(files: IndexMap<String, String>, process: &IndexMap<String, String>) 
 pub fn load(opts: &Options) -> Result<Loaded> {
     let cwd = &opts.working_dir;
     let abs = |p: &Path| PathBuf::from(absolute(cwd, &p.to_string_lossy(), None));
-    let explicit_files: Vec<PathBuf> = opts.files.iter().map(|f| if f.as_os_str() == "-" { f.clone() } else { abs(f) }).collect();
+    let explicit_files: Vec<PathBuf> = opts
+        .files
+        .iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                f.clone()
+            } else {
+                abs(f)
+            }
+        })
+        .collect();
     let project_dir_opt = opts.project_directory.as_deref().map(abs);
 
     // The environment: `--env-file`s, else `.env` in the project directory; the process wins.
     let env_dir = project_dir_opt.clone().unwrap_or_else(|| {
-        explicit_files.iter().find(|f| f.as_os_str() != "-").map(|f| dir_of(f)).unwrap_or_else(|| cwd.clone())
+        explicit_files
+            .iter()
+            .find(|f| f.as_os_str() != "-")
+            .map(|f| dir_of(f))
+            .unwrap_or_else(|| cwd.clone())
     });
     let env_files: Vec<PathBuf> = opts.env_files.iter().map(|p| abs(p)).collect();
     let load_env = |dir: &Path| -> Result<IndexMap<String, String>> {
@@ -154,8 +200,15 @@ pub fn load(opts: &Options) -> Result<Loaded> {
     let mut files = explicit_files;
     if files.is_empty() {
         if let Some(list) = env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
-            let sep = env.get("COMPOSE_PATH_SEPARATOR").cloned().unwrap_or_else(|| ":".into());
-            files = list.split(sep.as_str()).filter(|s| !s.is_empty()).map(|f| PathBuf::from(absolute(&env_dir, f, None))).collect();
+            let sep = env
+                .get("COMPOSE_PATH_SEPARATOR")
+                .cloned()
+                .unwrap_or_else(|| ":".into());
+            files = list
+                .split(sep.as_str())
+                .filter(|s| !s.is_empty())
+                .map(|f| PathBuf::from(absolute(&env_dir, f, None)))
+                .collect();
         } else {
             let start = project_dir_opt.clone().unwrap_or_else(|| cwd.clone());
             let Some((file, over, others)) = discover(&start) else {
@@ -165,7 +218,9 @@ pub fn load(opts: &Options) -> Result<Loaded> {
                 warnings.push(format!(
                     "found several compose files in {}; using {}",
                     dir_of(&file).display(),
-                    file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                    file.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default()
                 ));
             }
             let found_dir = dir_of(&file);
@@ -177,11 +232,21 @@ pub fn load(opts: &Options) -> Result<Loaded> {
         }
     }
     let project_dir = project_dir_opt.unwrap_or_else(|| {
-        files.iter().find(|f| f.as_os_str() != "-").map(|f| dir_of(f)).unwrap_or_else(|| cwd.clone())
+        files
+            .iter()
+            .find(|f| f.as_os_str() != "-")
+            .map(|f| dir_of(f))
+            .unwrap_or_else(|| cwd.clone())
     });
 
     // Parse every file first: the project name may come from a `name:` in any of them.
-    let mut loader = Loader { opts, diags: Vec::new(), warnings, missing: BTreeSet::new(), include_stack: Vec::new() };
+    let mut loader = Loader {
+        opts,
+        diags: Vec::new(),
+        warnings,
+        missing: BTreeSet::new(),
+        include_stack: Vec::new(),
+    };
     let mut parsed = Vec::new();
     for f in &files {
         let (text, label) = if f.as_os_str() == "-" {
@@ -197,7 +262,8 @@ pub fn load(opts: &Options) -> Result<Loaded> {
     loader.stop()?;
 
     let name = project_name(opts, &env, &parsed, &project_dir, &mut loader)?;
-    env.entry("COMPOSE_PROJECT_NAME".into()).or_insert_with(|| name.to_string());
+    env.entry("COMPOSE_PROJECT_NAME".into())
+        .or_insert_with(|| name.to_string());
 
     let mut docs = Vec::new();
     for node in parsed {
@@ -206,14 +272,20 @@ pub fn load(opts: &Options) -> Result<Loaded> {
         }
     }
     loader.stop()?;
-    let mut merged = merge_documents(docs).unwrap_or_else(|| Node::map(Default::default(), Span::generated()));
+    let mut merged =
+        merge_documents(docs).unwrap_or_else(|| Node::map(Default::default(), Span::generated()));
     merge::finish(&mut merged);
 
     for var in std::mem::take(&mut loader.missing) {
-        loader.warnings.push(format!("the \"{var}\" variable is not set; defaulting to a blank string"));
+        loader.warnings.push(format!(
+            "the \"{var}\" variable is not set; defaulting to a blank string"
+        ));
     }
     let project = crate::finish::project(merged, name, project_dir, files, env, &mut loader)?;
-    Ok(Loaded { project, warnings: loader.warnings })
+    Ok(Loaded {
+        project,
+        warnings: loader.warnings,
+    })
 }
 
 fn project_name(
@@ -227,7 +299,11 @@ fn project_name(
         .project_name
         .clone()
         .filter(|s| !s.is_empty())
-        .or_else(|| env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).cloned());
+        .or_else(|| {
+            env.get("COMPOSE_PROJECT_NAME")
+                .filter(|s| !s.is_empty())
+                .cloned()
+        });
     if let Some(n) = explicit {
         return n.parse().map_err(Error::ProjectName);
     }
@@ -246,18 +322,29 @@ fn project_name(
             }
         }
     }
-    let base = project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    ProjectName::normalize(&base).ok_or(Error::EmptyProjectName { dir: project_dir.to_path_buf() })
+    let base = project_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ProjectName::normalize(&base).ok_or(Error::EmptyProjectName {
+        dir: project_dir.to_path_buf(),
+    })
 }
 
 fn template_diag(span: &Span, path: &str, e: &TemplateError) -> Diagnostic {
     match e {
-        TemplateError::Invalid(text) => Diagnostic::new(span, path, format!("invalid interpolation format in `{text}`"))
-            .hint("escape a literal `$` as `$$`"),
-        TemplateError::Required { name, message } => {
-            Diagnostic::new(span, path, format!("required variable {name} is missing a value: {message}"))
-                .hint(format!("set {name} in the environment or in .env"))
-        }
+        TemplateError::Invalid(text) => Diagnostic::new(
+            span,
+            path,
+            format!("invalid interpolation format in `{text}`"),
+        )
+        .hint("escape a literal `$` as `$$`"),
+        TemplateError::Required { name, message } => Diagnostic::new(
+            span,
+            path,
+            format!("required variable {name} is missing a value: {message}"),
+        )
+        .hint(format!("set {name} in the environment or in .env")),
     }
 }
 
@@ -272,9 +359,24 @@ impl Loader<'_> {
     }
 
     /// Stage 2 for one parsed file: interpolate, validate, canonicalise, include, extends.
-    fn process(&mut self, mut node: Node, base_dir: &Path, env: &IndexMap<String, String>) -> Option<Node> {
+    fn process(
+        &mut self,
+        mut node: Node,
+        base_dir: &Path,
+        env: &IndexMap<String, String>,
+    ) -> Option<Node> {
         if node.is_null() {
             return Some(Node::map(Default::default(), node.span));
+        }
+        // compose-go reads `services: {foo: }` as an empty service.
+        if let Some(services) = node
+            .as_map_mut()
+            .and_then(|m| m.get_mut("services"))
+            .and_then(Node::as_map_mut)
+        {
+            for svc in services.values_mut().filter(|s| s.is_null()) {
+                svc.value = Value::Map(Default::default());
+            }
         }
         let before = self.diags.len();
         self.interpolate(&mut node, env);
@@ -286,7 +388,11 @@ impl Loader<'_> {
             return None;
         }
         let home = env.get("HOME").map(String::as_str);
-        let mut cx = canonical::Context { base_dir, home, diags: Vec::new() };
+        let mut cx = canonical::Context {
+            base_dir,
+            home,
+            diags: Vec::new(),
+        };
         canonical::document(&mut node, &mut cx);
         self.diags.append(&mut cx.diags);
         if self.diags.len() > before {
@@ -302,7 +408,9 @@ impl Loader<'_> {
         let mut interp = Interpolator::new(&lookup);
         let mut diags = Vec::new();
         walk_strings(node, "", &mut |n, path| {
-            let Value::Scalar(s) = &mut n.value else { return };
+            let Value::Scalar(s) = &mut n.value else {
+                return;
+            };
             if s.kind != Kind::Str || !s.text.contains('$') {
                 return;
             }
@@ -317,59 +425,108 @@ impl Loader<'_> {
 
     /// Loads the `include`d files and puts this file's content on top of them
     /// (compose-spec `14-include.md`).
-    fn includes(&mut self, mut node: Node, base_dir: &Path, env: &IndexMap<String, String>) -> Option<Node> {
-        let Some(map) = node.as_map_mut() else { return Some(node) };
-        let Some(include) = map.shift_remove("include") else { return Some(node) };
+    fn includes(
+        &mut self,
+        mut node: Node,
+        base_dir: &Path,
+        env: &IndexMap<String, String>,
+    ) -> Option<Node> {
+        let Some(map) = node.as_map_mut() else {
+            return Some(node);
+        };
+        let Some(include) = map.shift_remove("include") else {
+            return Some(node);
+        };
         let mut layers = Vec::new();
         for (i, entry) in include.as_seq().into_iter().flatten().enumerate() {
             let path = format!("include[{i}]");
             let paths: Vec<(String, Span)> = match entry.get("path") {
-                Some(Node { value: Value::Seq(items), .. }) => {
-                    items.iter().filter_map(|p| p.as_str().map(|s| (s.to_string(), p.span.clone()))).collect()
-                }
-                Some(p) => p.as_str().map(|s| vec![(s.to_string(), p.span.clone())]).unwrap_or_default(),
+                Some(Node {
+                    value: Value::Seq(items),
+                    ..
+                }) => items
+                    .iter()
+                    .filter_map(|p| p.as_str().map(|s| (s.to_string(), p.span.clone())))
+                    .collect(),
+                Some(p) => p
+                    .as_str()
+                    .map(|s| vec![(s.to_string(), p.span.clone())])
+                    .unwrap_or_default(),
                 None => Vec::new(),
             };
             let Some((first, _)) = paths.first() else {
-                self.diags.push(Diagnostic::new(&entry.span, path, "an include needs a `path`"));
+                self.diags.push(Diagnostic::new(
+                    &entry.span,
+                    path,
+                    "an include needs a `path`",
+                ));
                 continue;
             };
-            let files: Vec<PathBuf> = paths.iter().map(|(p, _)| PathBuf::from(absolute(base_dir, p, None))).collect();
+            let files: Vec<PathBuf> = paths
+                .iter()
+                .map(|(p, _)| PathBuf::from(absolute(base_dir, p, None)))
+                .collect();
             let inc_dir = match entry.get("project_directory").and_then(Node::as_str) {
                 Some(d) => PathBuf::from(absolute(base_dir, d, None)),
                 None => dir_of(&PathBuf::from(absolute(base_dir, first, None))),
             };
             // The include's env_file (default: its project's .env) under the including environment.
             let env_files: Vec<PathBuf> = match entry.get("env_file") {
-                Some(Node { value: Value::Seq(items), .. }) => {
-                    items.iter().filter_map(Node::as_str).map(|s| PathBuf::from(absolute(base_dir, s, None))).collect()
-                }
-                Some(n) => n.as_str().map(|s| vec![PathBuf::from(absolute(base_dir, s, None))]).unwrap_or_default(),
+                Some(Node {
+                    value: Value::Seq(items),
+                    ..
+                }) => items
+                    .iter()
+                    .filter_map(Node::as_str)
+                    .map(|s| PathBuf::from(absolute(base_dir, s, None)))
+                    .collect(),
+                Some(n) => n
+                    .as_str()
+                    .map(|s| vec![PathBuf::from(absolute(base_dir, s, None))])
+                    .unwrap_or_default(),
                 None => Vec::new(),
             };
             let required = !env_files.is_empty();
-            let files_for_env = if required { env_files } else { vec![inc_dir.join(".env")] };
+            let files_for_env = if required {
+                env_files
+            } else {
+                vec![inc_dir.join(".env")]
+            };
             let inc_env = match read_env_files(&files_for_env, env, required) {
                 Ok(values) => layered(values, env),
                 Err(e) => {
-                    self.diags.push(Diagnostic::new(&entry.span, &path, e.to_string()));
+                    self.diags
+                        .push(Diagnostic::new(&entry.span, &path, e.to_string()));
                     continue;
                 }
             };
             for (f, (_, span)) in files.iter().zip(&paths) {
                 if self.include_stack.contains(f) {
-                    let chain: Vec<String> = self.include_stack.iter().chain([f]).map(|p| p.display().to_string()).collect();
-                    self.diags.push(Diagnostic::new(span, &path, format!("include cycle detected: {}", chain.join(" -> "))));
+                    let chain: Vec<String> = self
+                        .include_stack
+                        .iter()
+                        .chain([f])
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    self.diags.push(Diagnostic::new(
+                        span,
+                        &path,
+                        format!("include cycle detected: {}", chain.join(" -> ")),
+                    ));
                     continue;
                 }
                 let text = match read(f) {
                     Ok(t) => t,
                     Err(e) => {
-                        self.diags.push(Diagnostic::new(span, &path, format!("{e}")).hint("check the include path"));
+                        self.diags.push(
+                            Diagnostic::new(span, &path, format!("{e}"))
+                                .hint("check the include path"),
+                        );
                         continue;
                     }
                 };
-                let parsed = match yaml::parse(&text, &Arc::from(f.display().to_string().as_str())) {
+                let parsed = match yaml::parse(&text, &Arc::from(f.display().to_string().as_str()))
+                {
                     Ok(n) => n,
                     Err(e) => {
                         self.diags.push(Diagnostic::new(&e.span, "", e.message));
@@ -389,13 +546,16 @@ impl Loader<'_> {
 
     /// Resolves `extends` for every service of a file (compose-spec `05-services.md#extends`).
     fn extends(&mut self, mut node: Node, env: &IndexMap<String, String>) -> Node {
-        let Some(services) = node.get("services").and_then(Node::as_map).cloned() else { return node };
+        let Some(services) = node.get("services").and_then(Node::as_map).cloned() else {
+            return node;
+        };
         let file: PathBuf = PathBuf::from(&*node.span.file);
         let mut resolved = services.clone();
         for (name, svc) in services.iter() {
             if svc.get("extends").is_some() {
                 let mut stack = Vec::new();
-                if let Some(s) = self.resolve_extends(&file, &services, &name.name, env, &mut stack) {
+                if let Some(s) = self.resolve_extends(&file, &services, &name.name, env, &mut stack)
+                {
                     if let Some(slot) = resolved.get_mut(name.name.as_str()) {
                         *slot = s;
                     }
@@ -420,16 +580,34 @@ impl Loader<'_> {
     ) -> Option<Node> {
         let path = join("services", name);
         let svc = services.get(name)?.clone();
-        let Some(ext) = svc.get("extends").cloned() else { return Some(svc) };
+        let Some(ext) = svc.get("extends").cloned() else {
+            return Some(svc);
+        };
         let key = (file.to_path_buf(), name.to_string());
         if stack.contains(&key) {
-            let chain: Vec<String> = stack.iter().chain([&key]).map(|(f, s)| format!("{s} ({})", f.display())).collect();
-            self.diags.push(Diagnostic::new(&ext.span, join(&path, "extends"), format!("circular reference: {}", chain.join(" -> "))));
+            let chain: Vec<String> = stack
+                .iter()
+                .chain([&key])
+                .map(|(f, s)| format!("{s} ({})", f.display()))
+                .collect();
+            self.diags.push(Diagnostic::new(
+                &ext.span,
+                join(&path, "extends"),
+                format!("circular reference: {}", chain.join(" -> ")),
+            ));
             return None;
         }
         stack.push(key);
-        let Some(base_name) = ext.get("service").and_then(Node::as_str).map(str::to_string) else {
-            self.diags.push(Diagnostic::new(&ext.span, join(&path, "extends"), format!("extends.{name}.service is required")));
+        let Some(base_name) = ext
+            .get("service")
+            .and_then(Node::as_str)
+            .map(str::to_string)
+        else {
+            self.diags.push(Diagnostic::new(
+                &ext.span,
+                join(&path, "extends"),
+                format!("extends.{name}.service is required"),
+            ));
             return None;
         };
         let (base_file, base_services) = match ext.get("file").and_then(Node::as_str) {
@@ -437,14 +615,25 @@ impl Loader<'_> {
             Some(f) => {
                 let f = PathBuf::from(f);
                 let doc = self.load_extended_file(&f, &ext, &path, env)?;
-                let s = doc.get("services").and_then(Node::as_map).cloned().unwrap_or_default();
+                let s = doc
+                    .get("services")
+                    .and_then(Node::as_map)
+                    .cloned()
+                    .unwrap_or_default();
                 (f, s)
             }
         };
         if !base_services.contains_key(base_name.as_str()) {
             self.diags.push(
-                Diagnostic::new(&ext.span, join(&path, "extends.service"), format!("cannot extend service `{base_name}`: {} has no such service", base_file.display()))
-                    .hint("check the service name and the `file`"),
+                Diagnostic::new(
+                    &ext.span,
+                    join(&path, "extends.service"),
+                    format!(
+                        "cannot extend service `{base_name}`: {} has no such service",
+                        base_file.display()
+                    ),
+                )
+                .hint("check the service name and the `file`"),
             );
             return None;
         }
@@ -462,11 +651,21 @@ impl Loader<'_> {
         Some(merge::merge(base, own, &mut segs))
     }
 
-    fn load_extended_file(&mut self, f: &Path, ext: &Node, path: &str, env: &IndexMap<String, String>) -> Option<Node> {
+    fn load_extended_file(
+        &mut self,
+        f: &Path,
+        ext: &Node,
+        path: &str,
+        env: &IndexMap<String, String>,
+    ) -> Option<Node> {
         let text = match read(f) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(Diagnostic::new(&ext.span, join(path, "extends.file"), e.to_string()));
+                self.diags.push(Diagnostic::new(
+                    &ext.span,
+                    join(path, "extends.file"),
+                    e.to_string(),
+                ));
                 return None;
             }
         };
@@ -478,11 +677,19 @@ impl Loader<'_> {
             }
         };
         if self.include_stack.iter().any(|p| p == f) {
-            let chain: Vec<String> = self.include_stack.iter().map(|p| p.display().to_string()).collect();
+            let chain: Vec<String> = self
+                .include_stack
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
             self.diags.push(Diagnostic::new(
                 &ext.span,
                 join(path, "extends.file"),
-                format!("circular reference: {} -> {}", chain.join(" -> "), f.display()),
+                format!(
+                    "circular reference: {} -> {}",
+                    chain.join(" -> "),
+                    f.display()
+                ),
             ));
             return None;
         }

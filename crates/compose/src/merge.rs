@@ -85,19 +85,31 @@ pub fn merge(base: Node, over: Node, path: &mut Vec<String>) -> Node {
     }
     // compose-go: `logging` is only merged when both sides name the same driver (or one names none).
     if matches("services.*.logging", &p) {
-        let d1 = base.get("driver").and_then(Node::as_str).map(str::to_string);
-        let d2 = over.get("driver").and_then(Node::as_str).map(str::to_string);
+        let d1 = base
+            .get("driver")
+            .and_then(Node::as_str)
+            .map(str::to_string);
+        let d2 = over
+            .get("driver")
+            .and_then(Node::as_str)
+            .map(str::to_string);
         if d1.is_some() && d2.is_some() && d1 != d2 {
             return strip(over);
         }
     }
-    let unique = UNIQUE_BY.iter().find(|(pat, _)| matches(pat, &p)).map(|(_, u)| *u);
+    let unique = UNIQUE_BY
+        .iter()
+        .find(|(pat, _)| matches(pat, &p))
+        .map(|(_, u)| *u);
     let span = over.span.clone();
     match (base.value, over.value) {
         (Value::Map(mut b), Value::Map(o)) => {
             for (k, v) in o {
                 // Extension fields are replaced, never merged (compose-go `mergeMappings`).
-                match b.get_mut(k.name.as_str()).filter(|_| !k.name.starts_with("x-")) {
+                match b
+                    .get_mut(k.name.as_str())
+                    .filter(|_| !k.name.starts_with("x-"))
+                {
                     Some(slot) => {
                         let old = std::mem::replace(slot, Node::null(v.span.clone()));
                         path.push(k.name.clone());
@@ -118,7 +130,11 @@ pub fn merge(base: Node, over: Node, path: &mut Vec<String>) -> Node {
             }
             Node::seq(b, span)
         }
-        (_, value) => strip(Node { value, span, tag: None }),
+        (_, value) => strip(Node {
+            value,
+            span,
+            tag: None,
+        }),
     }
 }
 
@@ -158,7 +174,12 @@ pub fn finish(n: &mut Node) {
 }
 
 fn unique_key(n: &Node, u: Unique) -> String {
-    let s = |k: &str| n.get(k).and_then(Node::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        n.get(k)
+            .and_then(Node::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     match u {
         Unique::Itself => n.to_json().to_string(),
         Unique::Field(f) => match n.get(f) {
@@ -171,7 +192,13 @@ fn unique_key(n: &Node, u: Unique) -> String {
         },
         Unique::Port => {
             let target = n.get("target").and_then(Node::as_i64).unwrap_or_default();
-            format!("{}:{}:{}/{}", s("host_ip"), s("published"), target, s("protocol"))
+            format!(
+                "{}:{}:{}/{}",
+                s("host_ip"),
+                s("published"),
+                target,
+                s("protocol")
+            )
         }
         Unique::Device => {
             let text = n.as_str().unwrap_or_default();
@@ -232,7 +259,11 @@ mod tests {
 
     fn load(src: &str) -> Node {
         let mut n = crate::yaml::parse(src, &Arc::from("m.yaml")).expect("parses");
-        let mut cx = Context { base_dir: Path::new("/p"), home: None, diags: vec![] };
+        let mut cx = Context {
+            base_dir: Path::new("/p"),
+            home: None,
+            diags: vec![],
+        };
         document(&mut n, &mut cx);
         n
     }
@@ -250,7 +281,10 @@ mod tests {
             "services:\n  s:\n    image: b\n    environment: {B: '3', C: '4'}\n",
         );
         assert_eq!(s["image"], "b");
-        assert_eq!(s["environment"], serde_json::json!({"A": "1", "B": "3", "C": "4"}));
+        assert_eq!(
+            s["environment"],
+            serde_json::json!({"A": "1", "B": "3", "C": "4"})
+        );
         assert_eq!(s["labels"], serde_json::json!({"x": "1"}));
     }
 
@@ -262,12 +296,18 @@ mod tests {
         );
         assert_eq!(s["command"], serde_json::json!(["c"]));
         assert_eq!(s["entrypoint"], serde_json::json!(["x"]));
-        assert_eq!(s["healthcheck"], serde_json::json!({"test": ["CMD-SHELL", "b"], "retries": 3}));
+        assert_eq!(
+            s["healthcheck"],
+            serde_json::json!({"test": ["CMD-SHELL", "b"], "retries": 3})
+        );
     }
 
     #[test]
     fn ports_appended_and_deduplicated() {
-        let s = merged("services:\n  s:\n    ports: ['80:80']\n", "services:\n  s:\n    ports: ['80:80', '81:81']\n");
+        let s = merged(
+            "services:\n  s:\n    ports: ['80:80']\n",
+            "services:\n  s:\n    ports: ['80:80', '81:81']\n",
+        );
         assert_eq!(s["ports"].as_array().map(Vec::len), Some(2));
     }
 
@@ -315,12 +355,19 @@ mod tests {
             "services:\n  s:\n    logging: {driver: json-file, options: {max-size: 1m}}\n",
             "services:\n  s:\n    logging: {options: {max-file: '3'}}\n",
         );
-        assert_eq!(s["logging"]["options"], serde_json::json!({"max-size": "1m", "max-file": "3"}));
+        assert_eq!(
+            s["logging"]["options"],
+            serde_json::json!({"max-size": "1m", "max-file": "3"})
+        );
     }
 
     #[test]
     fn extensions_are_replaced_not_merged() {
-        let mut m = merge(load("x-a: {k: 1, j: 2}\n"), load("x-a: {k: 3}\n"), &mut Vec::new());
+        let mut m = merge(
+            load("x-a: {k: 1, j: 2}\n"),
+            load("x-a: {k: 3}\n"),
+            &mut Vec::new(),
+        );
         finish(&mut m);
         assert_eq!(m.to_json()["x-a"], serde_json::json!({"k": 3}));
     }

@@ -45,8 +45,12 @@ pub struct InvalidProjectName(pub String);
 impl FromStr for ProjectName {
     type Err = InvalidProjectName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        let ok = s
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
             Ok(ProjectName(s.to_string()))
         } else {

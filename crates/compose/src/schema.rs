@@ -33,7 +33,8 @@ pub fn compose_spec() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         #[allow(clippy::expect_used)]
-        let root = serde_json::from_str(COMPOSE_SPEC_JSON).expect("the vendored compose-spec schema is valid JSON");
+        let root = serde_json::from_str(COMPOSE_SPEC_JSON)
+            .expect("the vendored compose-spec schema is valid JSON");
         Schema::new(root)
     })
 }
@@ -41,7 +42,10 @@ pub fn compose_spec() -> &'static Schema {
 impl Schema {
     /// Wraps a parsed JSON schema.
     pub fn new(root: J) -> Self {
-        Schema { root, regexes: Mutex::new(HashMap::new()) }
+        Schema {
+            root,
+            regexes: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Validates `node`, returning every problem found.
@@ -54,8 +58,12 @@ impl Schema {
     fn resolve<'s>(&'s self, mut schema: &'s J) -> &'s J {
         // Follow local references (`#/$defs/service`); depth-limited against loops.
         for _ in 0..32 {
-            let Some(r) = schema.get("$ref").and_then(J::as_str) else { return schema };
-            let Some(pointer) = r.strip_prefix('#') else { return schema };
+            let Some(r) = schema.get("$ref").and_then(J::as_str) else {
+                return schema;
+            };
+            let Some(pointer) = r.strip_prefix('#') else {
+                return schema;
+            };
             match self.root.pointer(pointer) {
                 Some(s) => schema = s,
                 None => return schema,
@@ -66,7 +74,9 @@ impl Schema {
 
     fn regex_matches(&self, pattern: &str, text: &str) -> bool {
         let mut cache = self.regexes.lock().unwrap_or_else(|p| p.into_inner());
-        let re = cache.entry(pattern.to_string()).or_insert_with(|| Regex::new(pattern).ok());
+        let re = cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| Regex::new(pattern).ok());
         re.as_ref().is_none_or(|r| r.is_match(text))
     }
 
@@ -83,15 +93,27 @@ impl Schema {
         };
         if let Some(t) = obj.get("type") {
             if !type_matches(t, node) {
-                out.push(Diagnostic::new(&node.span, path, format!("must be {}, not {}", describe_type(t), node.type_name())));
+                out.push(Diagnostic::new(
+                    &node.span,
+                    path,
+                    format!("must be {}, not {}", describe_type(t), node.type_name()),
+                ));
                 return;
             }
         }
         if let Some(J::Array(values)) = obj.get("enum") {
             let v = node.to_json();
-            if !values.contains(&v) && !values.iter().any(|e| e.as_str().is_some() && e.as_str() == node.as_str()) {
+            if !values.contains(&v)
+                && !values
+                    .iter()
+                    .any(|e| e.as_str().is_some() && e.as_str() == node.as_str())
+            {
                 let allowed: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-                out.push(Diagnostic::new(&node.span, path, format!("must be one of {}", allowed.join(", "))));
+                out.push(Diagnostic::new(
+                    &node.span,
+                    path,
+                    format!("must be one of {}", allowed.join(", ")),
+                ));
             }
         }
         if let Some(c) = obj.get("const") {
@@ -113,7 +135,11 @@ impl Schema {
             let mut tmp = Vec::new();
             self.check(not, node, path, &mut tmp);
             if tmp.is_empty() {
-                out.push(Diagnostic::new(&node.span, path, "is not allowed in this form"));
+                out.push(Diagnostic::new(
+                    &node.span,
+                    path,
+                    "is not allowed in this form",
+                ));
             }
         }
         match &node.value {
@@ -126,22 +152,35 @@ impl Schema {
                 }
                 if let Some(min) = obj.get("minItems").and_then(J::as_u64) {
                     if (items.len() as u64) < min {
-                        out.push(Diagnostic::new(&node.span, path, format!("needs at least {min} item(s)")));
+                        out.push(Diagnostic::new(
+                            &node.span,
+                            path,
+                            format!("needs at least {min} item(s)"),
+                        ));
                     }
                 }
                 if obj.get("uniqueItems") == Some(&J::Bool(true)) {
                     let values: Vec<J> = items.iter().map(Node::to_json).collect();
                     for (i, v) in values.iter().enumerate() {
                         if values[..i].contains(v) {
-                            out.push(Diagnostic::new(&items[i].span, index(path, i), format!("duplicate entry {v}")));
+                            out.push(Diagnostic::new(
+                                &items[i].span,
+                                index(path, i),
+                                format!("duplicate entry {v}"),
+                            ));
                         }
                     }
                 }
             }
             Value::Scalar(s) => {
-                if let (Some(pattern), Kind::Str) = (obj.get("pattern").and_then(J::as_str), s.kind) {
+                if let (Some(pattern), Kind::Str) = (obj.get("pattern").and_then(J::as_str), s.kind)
+                {
                     if !self.regex_matches(pattern, &s.text) {
-                        out.push(Diagnostic::new(&node.span, path, format!("`{}` does not match the pattern {pattern}", s.text)));
+                        out.push(Diagnostic::new(
+                            &node.span,
+                            path,
+                            format!("`{}` does not match the pattern {pattern}", s.text),
+                        ));
                     }
                 }
                 let n = match s.kind {
@@ -152,12 +191,20 @@ impl Schema {
                 if let Some(n) = n {
                     if let Some(min) = obj.get("minimum").and_then(J::as_f64) {
                         if n < min {
-                            out.push(Diagnostic::new(&node.span, path, format!("must be at least {min}")));
+                            out.push(Diagnostic::new(
+                                &node.span,
+                                path,
+                                format!("must be at least {min}"),
+                            ));
                         }
                     }
                     if let Some(max) = obj.get("maximum").and_then(J::as_f64) {
                         if n > max {
-                            out.push(Diagnostic::new(&node.span, path, format!("must be at most {max}")));
+                            out.push(Diagnostic::new(
+                                &node.span,
+                                path,
+                                format!("must be at most {max}"),
+                            ));
                         }
                     }
                 }
@@ -178,7 +225,11 @@ impl Schema {
         if let Some(J::Array(req)) = obj.get("required") {
             for r in req.iter().filter_map(J::as_str) {
                 if !map.contains_key(r) {
-                    out.push(Diagnostic::new(&node.span, path, format!("missing required key `{r}`")));
+                    out.push(Diagnostic::new(
+                        &node.span,
+                        path,
+                        format!("missing required key `{r}`"),
+                    ));
                 }
             }
         }
@@ -202,11 +253,16 @@ impl Schema {
             }
             match obj.get("additionalProperties") {
                 Some(J::Bool(false)) => {
-                    let mut d = Diagnostic::new(&key.span, &child, format!("unknown key `{}`", key.name));
-                    let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+                    let mut d =
+                        Diagnostic::new(&key.span, &child, format!("unknown key `{}`", key.name));
+                    let known = props
+                        .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
+                        .unwrap_or_default();
                     if let Some(m) = did_you_mean(&key.name, known.iter().copied()) {
                         d = d.hint(format!("did you mean `{m}`?"));
-                    } else if path.is_empty() || path.starts_with("services.") && path.matches('.').count() == 1 {
+                    } else if path.is_empty()
+                        || path.starts_with("services.") && path.matches('.').count() == 1
+                    {
                         d = d.hint("extension keys must start with `x-`");
                     }
                     out.push(d);
@@ -217,7 +273,14 @@ impl Schema {
         }
     }
 
-    fn alternatives(&self, branches: &[J], one: bool, node: &Node, path: &str, out: &mut Vec<Diagnostic>) {
+    fn alternatives(
+        &self,
+        branches: &[J],
+        one: bool,
+        node: &Node,
+        path: &str,
+        out: &mut Vec<Diagnostic>,
+    ) {
         let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(branches.len());
         for b in branches {
             let mut tmp = Vec::new();
@@ -241,7 +304,11 @@ impl Schema {
         let fitting: Vec<usize> = branches
             .iter()
             .enumerate()
-            .filter(|(_, b)| self.resolve(b).get("type").is_none_or(|t| type_matches(t, node)))
+            .filter(|(_, b)| {
+                self.resolve(b)
+                    .get("type")
+                    .is_none_or(|t| type_matches(t, node))
+            })
             .map(|(i, _)| i)
             .collect();
         if fitting.len() == 1 {
@@ -292,14 +359,16 @@ fn one_type(t: &str, node: &Node) -> bool {
     match (&node.value, t) {
         (Value::Map(_), "object") => true,
         (Value::Seq(_), "array") => true,
-        (Value::Scalar(s), _) => matches!(
-            (s.kind, t),
-            (Kind::Null, "null")
-                | (Kind::Bool(_), "boolean")
-                | (Kind::Int(_), "integer" | "number")
-                | (Kind::Float(_), "number")
-                | (Kind::Str, "string")
-        ) || matches!((s.kind, t), (Kind::Float(f), "integer") if f.fract() == 0.0),
+        (Value::Scalar(s), _) => {
+            matches!(
+                (s.kind, t),
+                (Kind::Null, "null")
+                    | (Kind::Bool(_), "boolean")
+                    | (Kind::Int(_), "integer" | "number")
+                    | (Kind::Float(_), "number")
+                    | (Kind::Str, "string")
+            ) || matches!((s.kind, t), (Kind::Float(f), "integer") if f.fract() == 0.0)
+        }
         _ => false,
     }
 }
@@ -317,7 +386,12 @@ fn describe_type(t: &J) -> String {
     };
     match t {
         J::String(s) => word(s).to_string(),
-        J::Array(a) => a.iter().filter_map(J::as_str).map(word).collect::<Vec<_>>().join(" or "),
+        J::Array(a) => a
+            .iter()
+            .filter_map(J::as_str)
+            .map(word)
+            .collect::<Vec<_>>()
+            .join(" or "),
         _ => "a value".to_string(),
     }
 }
@@ -335,10 +409,35 @@ mod tests {
     #[test]
     fn the_vendored_schema_uses_only_supported_keywords() {
         let known = [
-            "type", "properties", "patternProperties", "additionalProperties", "required", "enum", "oneOf", "anyOf",
-            "allOf", "$ref", "items", "uniqueItems", "minimum", "maximum", "pattern", "minItems", "not", "const",
-            "description", "format", "deprecated", "default", "examples", "title", "$schema", "$id", "$defs",
-            "definitions", "$comment",
+            "type",
+            "properties",
+            "patternProperties",
+            "additionalProperties",
+            "required",
+            "enum",
+            "oneOf",
+            "anyOf",
+            "allOf",
+            "$ref",
+            "items",
+            "uniqueItems",
+            "minimum",
+            "maximum",
+            "pattern",
+            "minItems",
+            "not",
+            "const",
+            "description",
+            "format",
+            "deprecated",
+            "default",
+            "examples",
+            "title",
+            "$schema",
+            "$id",
+            "$defs",
+            "definitions",
+            "$comment",
         ];
         fn walk(v: &J, known: &[&str], in_props: bool, bad: &mut Vec<String>) {
             if let J::Object(o) = v {
@@ -350,7 +449,10 @@ mod tests {
                     if !known.contains(&k.as_str()) {
                         bad.push(k.clone());
                     }
-                    let children_are_names = matches!(k.as_str(), "properties" | "patternProperties" | "$defs" | "definitions");
+                    let children_are_names = matches!(
+                        k.as_str(),
+                        "properties" | "patternProperties" | "$defs" | "definitions"
+                    );
                     walk(x, known, children_are_names, bad);
                 }
             } else if let J::Array(a) = v {
@@ -383,9 +485,12 @@ mod tests {
     fn wrong_types_are_reported_all_at_once() {
         // Strings are allowed where interpolation may put them (`privileged: ${X}`);
         // the canonical stage checks their text.
-        let d = validate("services:\n  a:\n    image: [x]\n  b:\n    ports: 80\n    privileged: {}\n");
+        let d =
+            validate("services:\n  a:\n    image: [x]\n  b:\n    ports: 80\n    privileged: {}\n");
         assert_eq!(d.len(), 3, "{d:?}");
-        assert!(d.iter().any(|x| x.path == "services.a.image" && x.message.contains("must be a string")));
+        assert!(d
+            .iter()
+            .any(|x| x.path == "services.a.image" && x.message.contains("must be a string")));
         assert!(d.iter().any(|x| x.path == "services.b.ports"));
         assert!(d.iter().any(|x| x.path == "services.b.privileged"));
     }

@@ -15,13 +15,17 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return None;
         }
         let n: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale = match unit {
@@ -35,7 +39,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         };
         total += n * scale;
     }
-    (total.is_finite() && total < u64::MAX as f64).then(|| Duration::from_nanos(total.round() as u64))
+    (total.is_finite() && total < u64::MAX as f64)
+        .then(|| Duration::from_nanos(total.round() as u64))
 }
 
 /// Formats a duration as Go's `time.Duration.String()` does (`1m30s`, `500ms`, `2m0s`),
@@ -81,7 +86,9 @@ fn trim_fraction(value: u128, unit: u128) -> String {
 /// Parses a byte size as Docker does (`512`, `50M`, `1.5g`, `2kb`, `1GiB`), powers of 1024.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let n: f64 = s[..split].parse().ok()?;
     let unit = s[split..].trim().to_ascii_lowercase();
     let mult: f64 = match unit.as_str() {
@@ -118,13 +125,21 @@ pub fn parse_port(s: &str) -> Result<Vec<PortSpec>, String> {
         None => (s, "tcp".to_string()),
     };
     if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("unknown protocol `{protocol}` (use tcp, udp or sctp)"));
+        return Err(format!(
+            "unknown protocol `{protocol}` (use tcp, udp or sctp)"
+        ));
     }
     // Split from the right: the container part has no colon; an IPv6 host is bracketed.
     let (host_ip, published, target) = if let Some(rest) = spec.strip_prefix('[') {
-        let (ip, rest) = rest.split_once(']').ok_or("unclosed `[` in an IPv6 address")?;
-        let rest = rest.strip_prefix(':').ok_or("expected `:` after the IPv6 address")?;
-        let (p, t) = rest.split_once(':').ok_or("expected HOST_PORT:CONTAINER_PORT after the address")?;
+        let (ip, rest) = rest
+            .split_once(']')
+            .ok_or("unclosed `[` in an IPv6 address")?;
+        let rest = rest
+            .strip_prefix(':')
+            .ok_or("expected `:` after the IPv6 address")?;
+        let (p, t) = rest
+            .split_once(':')
+            .ok_or("expected HOST_PORT:CONTAINER_PORT after the address")?;
         (Some(ip.to_string()), Some(p), t)
     } else {
         let parts: Vec<&str> = spec.split(':').collect();
@@ -135,7 +150,11 @@ pub fn parse_port(s: &str) -> Result<Vec<PortSpec>, String> {
             _ => {
                 // An unbracketed IPv6 host: everything before the last two colons.
                 let n = parts.len();
-                (Some(parts[..n - 2].join(":")), Some(parts[n - 2]), parts[n - 1])
+                (
+                    Some(parts[..n - 2].join(":")),
+                    Some(parts[n - 2]),
+                    parts[n - 1],
+                )
             }
         }
     };
@@ -154,9 +173,18 @@ pub fn parse_port(s: &str) -> Result<Vec<PortSpec>, String> {
             Some((lo, hi)) if lo == hi => Some(lo.to_string()),
             Some((lo, hi)) if hi - lo + 1 == count => Some((lo + i).to_string()),
             Some((lo, hi)) if count == 1 => Some(format!("{lo}-{hi}")),
-            Some(_) => return Err(format!("port ranges don't match in `{s}`: as many host ports as container ports")),
+            Some(_) => {
+                return Err(format!(
+                    "port ranges don't match in `{s}`: as many host ports as container ports"
+                ))
+            }
         };
-        out.push(PortSpec { host_ip: host_ip.clone(), target, published, protocol: protocol.clone() });
+        out.push(PortSpec {
+            host_ip: host_ip.clone(),
+            target,
+            published,
+            protocol: protocol.clone(),
+        });
     }
     Ok(out)
 }
@@ -175,7 +203,9 @@ pub fn parse_range(s: &str) -> Result<(u16, u16), String> {
         Some((a, b)) => {
             let (lo, hi) = (port(a)?, port(b)?);
             if lo > hi {
-                return Err(format!("invalid port range {s}: the start is above the end"));
+                return Err(format!(
+                    "invalid port range {s}: the start is above the end"
+                ));
             }
             Ok((lo, hi))
         }
@@ -212,7 +242,11 @@ pub fn parse_volume(s: &str) -> Result<VolumeSpec, String> {
         [t] => (None, t.clone(), None),
         [src, t] => (Some(src.clone()), t.clone(), None),
         [src, t, m] => (Some(src.clone()), t.clone(), Some(m.clone())),
-        _ => return Err(format!("`{s}` has too many `:`; the form is SOURCE:TARGET[:MODE]")),
+        _ => {
+            return Err(format!(
+                "`{s}` has too many `:`; the form is SOURCE:TARGET[:MODE]"
+            ))
+        }
     };
     if target.is_empty() {
         return Err(format!("`{s}` has no container path"));
@@ -232,7 +266,11 @@ pub fn parse_volume(s: &str) -> Result<VolumeSpec, String> {
         }
         spec.source = Some(src);
     }
-    for opt in mode.iter().flat_map(|m| m.split(',')).filter(|o| !o.is_empty()) {
+    for opt in mode
+        .iter()
+        .flat_map(|m| m.split(','))
+        .filter(|o| !o.is_empty())
+    {
         match opt {
             "ro" => spec.read_only = true,
             "rw" => spec.read_only = false,
@@ -248,7 +286,10 @@ pub fn parse_volume(s: &str) -> Result<VolumeSpec, String> {
 
 /// True when a volume source names a host path rather than a named volume.
 pub fn is_path_like(s: &str) -> bool {
-    s.starts_with('.') || s.starts_with('/') || s.starts_with('~') || s.starts_with('$')
+    s.starts_with('.')
+        || s.starts_with('/')
+        || s.starts_with('~')
+        || s.starts_with('$')
         || (s.len() >= 2 && s.as_bytes()[1] == b':' && s.as_bytes()[0].is_ascii_alphabetic())
 }
 
@@ -258,7 +299,10 @@ fn split_volume(s: &str) -> Vec<String> {
     let mut cur = String::new();
     let b = s.as_bytes();
     for (i, c) in s.char_indices() {
-        let drive = c == ':' && cur.len() == 1 && cur.as_bytes()[0].is_ascii_alphabetic() && b.get(i + 1) == Some(&b'\\');
+        let drive = c == ':'
+            && cur.len() == 1
+            && cur.as_bytes()[0].is_ascii_alphabetic()
+            && b.get(i + 1) == Some(&b'\\');
         if c == ':' && !drive {
             parts.push(std::mem::take(&mut cur));
         } else {
@@ -301,14 +345,28 @@ mod tests {
     #[test]
     fn short_port_syntax() {
         let p = |s: &str| parse_port(s).expect(s);
-        assert_eq!(p("80")[0], PortSpec { host_ip: None, target: 80, published: None, protocol: "tcp".into() });
+        assert_eq!(
+            p("80")[0],
+            PortSpec {
+                host_ip: None,
+                target: 80,
+                published: None,
+                protocol: "tcp".into()
+            }
+        );
         assert_eq!(p("8080:80")[0].published.as_deref(), Some("8080"));
         let x = &p("127.0.0.1:8080:80/udp")[0];
-        assert_eq!((x.host_ip.as_deref(), x.protocol.as_str()), (Some("127.0.0.1"), "udp"));
+        assert_eq!(
+            (x.host_ip.as_deref(), x.protocol.as_str()),
+            (Some("127.0.0.1"), "udp")
+        );
         let r = p("8000-8001:80-81");
         assert_eq!(r.len(), 2);
         assert_eq!((r[1].target, r[1].published.as_deref()), (81, Some("8001")));
-        assert_eq!(p("9090-9091:8080")[0].published.as_deref(), Some("9090-9091"));
+        assert_eq!(
+            p("9090-9091:8080")[0].published.as_deref(),
+            Some("9090-9091")
+        );
         assert_eq!(p("127.0.0.1::80")[0].published, None);
         assert_eq!(p("[::1]:80:80")[0].host_ip.as_deref(), Some("::1"));
         assert_eq!(p("3000-3002").len(), 3);
@@ -321,7 +379,10 @@ mod tests {
     #[test]
     fn short_volume_syntax() {
         let v = parse_volume("./data:/data:ro").expect("ok");
-        assert_eq!((v.kind, v.source.as_deref(), v.target.as_str(), v.read_only), ("bind", Some("./data"), "/data", true));
+        assert_eq!(
+            (v.kind, v.source.as_deref(), v.target.as_str(), v.read_only),
+            ("bind", Some("./data"), "/data", true)
+        );
         let v = parse_volume("db:/var/lib/db").expect("ok");
         assert_eq!((v.kind, v.source.as_deref()), ("volume", Some("db")));
         let v = parse_volume("/data").expect("ok");

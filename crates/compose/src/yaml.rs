@@ -34,7 +34,11 @@ pub struct Span {
 impl Span {
     /// A span for nodes hb makes itself.
     pub fn generated() -> Self {
-        Span { file: Arc::from("<generated>"), line: 0, col: 0 }
+        Span {
+            file: Arc::from("<generated>"),
+            line: 0,
+            col: 0,
+        }
     }
 }
 
@@ -150,31 +154,74 @@ const MAX_DEPTH: usize = 256;
 impl Node {
     /// A string node.
     pub fn str(text: impl Into<String>, span: Span) -> Self {
-        Node { value: Value::Scalar(Scalar { text: text.into(), kind: Kind::Str }), span, tag: None }
+        Node {
+            value: Value::Scalar(Scalar {
+                text: text.into(),
+                kind: Kind::Str,
+            }),
+            span,
+            tag: None,
+        }
     }
     /// An integer node.
     pub fn int(n: i64, span: Span) -> Self {
-        Node { value: Value::Scalar(Scalar { text: n.to_string(), kind: Kind::Int(n) }), span, tag: None }
+        Node {
+            value: Value::Scalar(Scalar {
+                text: n.to_string(),
+                kind: Kind::Int(n),
+            }),
+            span,
+            tag: None,
+        }
     }
     /// A boolean node.
     pub fn bool(b: bool, span: Span) -> Self {
-        Node { value: Value::Scalar(Scalar { text: b.to_string(), kind: Kind::Bool(b) }), span, tag: None }
+        Node {
+            value: Value::Scalar(Scalar {
+                text: b.to_string(),
+                kind: Kind::Bool(b),
+            }),
+            span,
+            tag: None,
+        }
     }
     /// A float node.
     pub fn float(f: f64, span: Span) -> Self {
-        Node { value: Value::Scalar(Scalar { text: f.to_string(), kind: Kind::Float(f) }), span, tag: None }
+        Node {
+            value: Value::Scalar(Scalar {
+                text: f.to_string(),
+                kind: Kind::Float(f),
+            }),
+            span,
+            tag: None,
+        }
     }
     /// A null node.
     pub fn null(span: Span) -> Self {
-        Node { value: Value::Scalar(Scalar { text: String::new(), kind: Kind::Null }), span, tag: None }
+        Node {
+            value: Value::Scalar(Scalar {
+                text: String::new(),
+                kind: Kind::Null,
+            }),
+            span,
+            tag: None,
+        }
     }
     /// A sequence node.
     pub fn seq(items: Vec<Node>, span: Span) -> Self {
-        Node { value: Value::Seq(items), span, tag: None }
+        Node {
+            value: Value::Seq(items),
+            span,
+            tag: None,
+        }
     }
     /// A mapping node.
     pub fn map(map: Mapping, span: Span) -> Self {
-        Node { value: Value::Map(map), span, tag: None }
+        Node {
+            value: Value::Map(map),
+            span,
+            tag: None,
+        }
     }
 
     /// The mapping, if this is one.
@@ -214,12 +261,21 @@ impl Node {
     }
     /// True for a null scalar.
     pub fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar(Scalar { kind: Kind::Null, .. }))
+        matches!(
+            &self.value,
+            Value::Scalar(Scalar {
+                kind: Kind::Null,
+                ..
+            })
+        )
     }
     /// A boolean, accepting the string spellings interpolation produces.
     pub fn as_bool(&self) -> Option<bool> {
         match &self.value {
-            Value::Scalar(Scalar { kind: Kind::Bool(b), .. }) => Some(*b),
+            Value::Scalar(Scalar {
+                kind: Kind::Bool(b),
+                ..
+            }) => Some(*b),
             Value::Scalar(s) => match s.text.as_str() {
                 "true" | "True" | "TRUE" => Some(true),
                 "false" | "False" | "FALSE" => Some(false),
@@ -231,7 +287,9 @@ impl Node {
     /// An integer, accepting numeric strings.
     pub fn as_i64(&self) -> Option<i64> {
         match &self.value {
-            Value::Scalar(Scalar { kind: Kind::Int(n), .. }) => Some(*n),
+            Value::Scalar(Scalar {
+                kind: Kind::Int(n), ..
+            }) => Some(*n),
             Value::Scalar(s) => s.text.trim().parse().ok(),
             _ => None,
         }
@@ -263,11 +321,17 @@ impl Node {
                 Kind::Null => J::Null,
                 Kind::Bool(b) => J::Bool(b),
                 Kind::Int(n) => J::from(n),
-                Kind::Float(f) => serde_json::Number::from_f64(f).map(J::Number).unwrap_or(J::String(s.text.clone())),
+                Kind::Float(f) => serde_json::Number::from_f64(f)
+                    .map(J::Number)
+                    .unwrap_or(J::String(s.text.clone())),
                 Kind::Str => J::String(s.text.clone()),
             },
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+            Value::Map(m) => J::Object(
+                m.iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -282,10 +346,21 @@ impl Node {
                 None => Node::float(n.as_f64().unwrap_or(0.0), span.clone()),
             },
             J::String(s) => Node::str(s.clone(), span.clone()),
-            J::Array(a) => Node::seq(a.iter().map(|x| Node::from_json(x, span)).collect(), span.clone()),
+            J::Array(a) => Node::seq(
+                a.iter().map(|x| Node::from_json(x, span)).collect(),
+                span.clone(),
+            ),
             J::Object(o) => Node::map(
                 o.iter()
-                    .map(|(k, x)| (Key { name: k.clone(), span: span.clone() }, Node::from_json(x, span)))
+                    .map(|(k, x)| {
+                        (
+                            Key {
+                                name: k.clone(),
+                                span: span.clone(),
+                            },
+                            Node::from_json(x, span),
+                        )
+                    })
                     .collect(),
                 span.clone(),
             ),
@@ -300,7 +375,9 @@ pub fn resolve_plain(text: &str) -> Kind {
         "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
         "true" | "True" | "TRUE" => return Kind::Bool(true),
         "false" | "False" | "FALSE" => return Kind::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Kind::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Kind::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Kind::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Kind::Float(f64::NAN),
         _ => {}
@@ -371,27 +448,98 @@ fn is_float(s: &str) -> bool {
 
 /// Parses one YAML document. An empty document is a null node.
 pub fn parse(source: &str, file: &Arc<str>) -> Result<Node, SyntaxError> {
-    let mut builder = Builder { file: file.clone(), anchors: Default::default(), expanded: 0 };
+    let mut err = match parse_strict(source, file) {
+        Ok(n) => return Ok(n),
+        Err(e) => e,
+    };
+    // go-yaml (and so docker compose) accepts a flow collection whose closing
+    // bracket sits at the parent key's indentation:
+    //     command: [
+    //       "start"
+    //     ]
+    // yaml-rust2 calls that "invalid indentation". Indentation before a closing
+    // bracket carries no meaning in flow context, so indent such lines and retry.
+    let mut text = source.to_string();
+    for _ in 0..64 {
+        if !err.message.contains("indentation") {
+            break;
+        }
+        let Some(fixed) = indent_closing_bracket(&text, err.span.line as usize) else {
+            break;
+        };
+        text = fixed;
+        match parse_strict(&text, file) {
+            Ok(n) => return Ok(n),
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+fn indent_closing_bracket(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let idx = line.checked_sub(1)?;
+    let target = lines.get(idx)?;
+    let trimmed = target.trim_start();
+    if !(trimmed.starts_with(']') || trimmed.starts_with('}')) {
+        return None;
+    }
+    let prev = lines[..idx].iter().rev().find(|l| !l.trim().is_empty())?;
+    let indent = prev.len() - prev.trim_start().len();
+    if indent <= target.len() - trimmed.len() {
+        return None;
+    }
+    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_string()).collect();
+    out[idx] = format!("{}{trimmed}", " ".repeat(indent));
+    Some(out.join("\n"))
+}
+
+fn parse_strict(source: &str, file: &Arc<str>) -> Result<Node, SyntaxError> {
+    let mut builder = Builder {
+        file: file.clone(),
+        anchors: Default::default(),
+        expanded: 0,
+    };
     let mut parser = Parser::new_from_str(source);
-    let span_of = |m: Marker| Span { file: file.clone(), line: m.line() as u32, col: m.col() as u32 + 1 };
-    let err = |m: Marker, msg: String| SyntaxError { span: span_of(m), message: msg };
+    let span_of = |m: Marker| Span {
+        file: file.clone(),
+        line: m.line() as u32,
+        col: m.col() as u32 + 1,
+    };
+    let err = |m: Marker, msg: String| SyntaxError {
+        span: span_of(m),
+        message: msg,
+    };
     let mut root: Option<Node> = None;
     loop {
-        let (ev, mark) = parser.next_token().map_err(|e| err(*e.marker(), e.info().to_string()))?;
+        let (ev, mark) = parser
+            .next_token()
+            .map_err(|e| err(*e.marker(), e.info().to_string()))?;
         match ev {
             Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
             Event::DocumentStart => {
                 if root.is_some() {
-                    return Err(err(mark, "a compose file holds one YAML document; found a second `---`".into()));
+                    return Err(err(
+                        mark,
+                        "a compose file holds one YAML document; found a second `---`".into(),
+                    ));
                 }
-                let (ev, mark) = parser.next_token().map_err(|e| err(*e.marker(), e.info().to_string()))?;
+                let (ev, mark) = parser
+                    .next_token()
+                    .map_err(|e| err(*e.marker(), e.info().to_string()))?;
                 root = Some(builder.node(&mut parser, ev, mark, 0)?);
             }
             Event::StreamEnd => break,
             other => return Err(err(mark, format!("unexpected YAML event {other:?}"))),
         }
     }
-    Ok(root.unwrap_or_else(|| Node::null(Span { file: file.clone(), line: 1, col: 1 })))
+    Ok(root.unwrap_or_else(|| {
+        Node::null(Span {
+            file: file.clone(),
+            line: 1,
+            col: 1,
+        })
+    }))
 }
 
 struct Builder {
@@ -410,15 +558,23 @@ fn count_nodes(n: &Node) -> usize {
 
 impl Builder {
     fn span(&self, m: Marker) -> Span {
-        Span { file: self.file.clone(), line: m.line() as u32, col: m.col() as u32 + 1 }
+        Span {
+            file: self.file.clone(),
+            line: m.line() as u32,
+            col: m.col() as u32 + 1,
+        }
     }
 
     fn error(&self, m: Marker, message: impl Into<String>) -> SyntaxError {
-        SyntaxError { span: self.span(m), message: message.into() }
+        SyntaxError {
+            span: self.span(m),
+            message: message.into(),
+        }
     }
 
     fn next(&self, p: &mut Parser<std::str::Chars<'_>>) -> Result<(Event, Marker), SyntaxError> {
-        p.next_token().map_err(|e| self.error(*e.marker(), e.info().to_string()))
+        p.next_token()
+            .map_err(|e| self.error(*e.marker(), e.info().to_string()))
     }
 
     fn tag(&self, tag: Option<YamlTag>, m: Marker) -> Result<(Option<Tag>, bool), SyntaxError> {
@@ -426,11 +582,16 @@ impl Builder {
         match tag {
             None => Ok((None, false)),
             Some(t) if t.handle == "!" && t.suffix == "reset" => Ok((Some(Tag::Reset), false)),
-            Some(t) if t.handle == "!" && t.suffix == "override" => Ok((Some(Tag::Override), false)),
+            Some(t) if t.handle == "!" && t.suffix == "override" => {
+                Ok((Some(Tag::Override), false))
+            }
             Some(t) if t.handle == "tag:yaml.org,2002:" => Ok((None, t.suffix == "str")),
             Some(t) => Err(self.error(
                 m,
-                format!("unknown YAML tag `{}{}`: compose files may use `!reset` and `!override`", t.handle, t.suffix),
+                format!(
+                    "unknown YAML tag `{}{}`: compose files may use `!reset` and `!override`",
+                    t.handle, t.suffix
+                ),
             )),
         }
     }
@@ -447,17 +608,32 @@ impl Builder {
         }
         match ev {
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| self.error(mark, "alias to an unknown anchor"))?;
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| self.error(mark, "alias to an unknown anchor"))?;
                 self.expanded += count_nodes(&node);
                 if self.expanded > MAX_EXPANDED_NODES {
-                    return Err(self.error(mark, "aliases expand to too many nodes (is this a \"billion laughs\" document?)"));
+                    return Err(self.error(
+                        mark,
+                        "aliases expand to too many nodes (is this a \"billion laughs\" document?)",
+                    ));
                 }
                 Ok(node)
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let (tag, force_str) = self.tag(tag, mark)?;
-                let kind = if style == TScalarStyle::Plain && !force_str { resolve_plain(&text) } else { Kind::Str };
-                let node = Node { value: Value::Scalar(Scalar { text, kind }), span: self.span(mark), tag };
+                let kind = if style == TScalarStyle::Plain && !force_str {
+                    resolve_plain(&text)
+                } else {
+                    Kind::Str
+                };
+                let node = Node {
+                    value: Value::Scalar(Scalar { text, kind }),
+                    span: self.span(mark),
+                    tag,
+                };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
@@ -473,7 +649,11 @@ impl Builder {
                     }
                     items.push(self.node(p, ev, m, depth + 1)?);
                 }
-                let node = Node { value: Value::Seq(items), span: self.span(mark), tag };
+                let node = Node {
+                    value: Value::Seq(items),
+                    span: self.span(mark),
+                    tag,
+                };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
@@ -482,7 +662,11 @@ impl Builder {
             Event::MappingStart(anchor, tag) => {
                 let (tag, _) = self.tag(tag, mark)?;
                 let map = self.mapping(p, depth)?;
-                let node = Node { value: Value::Map(map), span: self.span(mark), tag };
+                let node = Node {
+                    value: Value::Map(map),
+                    span: self.span(mark),
+                    tag,
+                };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
@@ -492,7 +676,11 @@ impl Builder {
         }
     }
 
-    fn mapping(&mut self, p: &mut Parser<std::str::Chars<'_>>, depth: usize) -> Result<Mapping, SyntaxError> {
+    fn mapping(
+        &mut self,
+        p: &mut Parser<std::str::Chars<'_>>,
+        depth: usize,
+    ) -> Result<Mapping, SyntaxError> {
         let mut explicit: Vec<(Key, Node)> = Vec::new();
         let mut merges: Vec<(usize, Node)> = Vec::new();
         loop {
@@ -500,7 +688,8 @@ impl Builder {
             if ev == Event::MappingEnd {
                 break;
             }
-            let is_merge = matches!(&ev, Event::Scalar(t, TScalarStyle::Plain, _, None) if t == "<<");
+            let is_merge =
+                matches!(&ev, Event::Scalar(t, TScalarStyle::Plain, _, None) if t == "<<");
             let key_node = self.node(p, ev, kmark, depth + 1)?;
             let (vev, vmark) = self.next(p)?;
             let value = self.node(p, vev, vmark, depth + 1)?;
@@ -513,9 +702,18 @@ impl Builder {
                 _ => return Err(self.error(kmark, "mapping keys must be scalars")),
             };
             if explicit.iter().any(|(k, _)| k.name == name) {
-                return Err(self.error(kmark, format!("key `{name}` is defined twice in this mapping")));
+                return Err(self.error(
+                    kmark,
+                    format!("key `{name}` is defined twice in this mapping"),
+                ));
             }
-            explicit.push((Key { name, span: key_node.span }, value));
+            explicit.push((
+                Key {
+                    name,
+                    span: key_node.span,
+                },
+                value,
+            ));
         }
         if merges.is_empty() {
             return Ok(explicit.into_iter().collect());
@@ -536,7 +734,12 @@ impl Builder {
         Ok(out)
     }
 
-    fn merge_into(&self, out: &mut Mapping, explicit: &[(Key, Node)], merged: Node) -> Result<(), SyntaxError> {
+    fn merge_into(
+        &self,
+        out: &mut Mapping,
+        explicit: &[(Key, Node)],
+        merged: Node,
+    ) -> Result<(), SyntaxError> {
         let sources = match merged.value {
             Value::Map(m) => vec![m],
             Value::Seq(items) => {
@@ -563,7 +766,9 @@ impl Builder {
         };
         for src in sources {
             for (k, v) in src {
-                if !out.contains_key(k.name.as_str()) && !explicit.iter().any(|(e, _)| e.name == k.name) {
+                if !out.contains_key(k.name.as_str())
+                    && !explicit.iter().any(|(e, _)| e.name == k.name)
+                {
                     out.insert(k, v);
                 }
             }
@@ -607,7 +812,10 @@ mod tests {
         assert_eq!(s.get("m").and_then(Node::as_str), Some("own"));
         assert_eq!(s.get("n").and_then(Node::as_str), Some("b"));
         let n = p("x: &a {k: 1}\ns:\n  k: 2\n  <<: *a\n");
-        assert_eq!(n.get("s").and_then(|s| s.get("k")).and_then(Node::as_i64), Some(2));
+        assert_eq!(
+            n.get("s").and_then(|s| s.get("k")).and_then(Node::as_i64),
+            Some(2)
+        );
     }
 
     #[test]
@@ -617,7 +825,11 @@ mod tests {
         assert_eq!(a.get("command").and_then(|c| c.tag), Some(Tag::Reset));
         let ports = a.get("ports").expect("ports");
         assert_eq!(ports.tag, Some(Tag::Override));
-        let key = a.as_map().and_then(|m| m.get_key_value("ports")).map(|(k, _)| k.span.clone()).expect("key");
+        let key = a
+            .as_map()
+            .and_then(|m| m.get_key_value("ports"))
+            .map(|(k, _)| k.span.clone())
+            .expect("key");
         assert_eq!((key.line, key.col), (4, 5));
     }
 
@@ -630,6 +842,18 @@ mod tests {
         assert!(parse("a: !custom x\n", &Arc::from("t.yaml")).is_err());
         assert!(parse("a: *nope\n", &Arc::from("t.yaml")).is_err());
         assert!(p("").is_null());
+    }
+
+    #[test]
+    fn closing_bracket_at_the_key_indentation_is_accepted() {
+        let n =
+            p("svc:\n    command: [\n      \"start\",\n      \"--uri\"\n    ]\n    ports: [1]\n");
+        let cmd = n
+            .get("svc")
+            .and_then(|s| s.get("command"))
+            .and_then(Node::as_seq)
+            .map(Vec::len);
+        assert_eq!(cmd, Some(2));
     }
 
     #[test]
