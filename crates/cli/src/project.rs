@@ -30,6 +30,7 @@ pub fn options(args: &ProjectArgs) -> Result<Options> {
         profiles: args.profiles.clone(),
         services: Vec::new(),
         environment: std::env::vars().collect(),
+        skip_consistency: false,
     })
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn project(
         let enabled = profiles.is_empty()
             || all
             || profiles.iter().any(|p| active.iter().any(|a| a == p))
-            || loader.opts.services.iter().any(|s| *s == k.name);
+            || loader.opts.services.contains(&k.name);
         if !enabled {
             if let Some((k, v)) = services.shift_remove_entry(k.name.as_str()) {
                 disabled.insert(k, v);

@@ -266,12 +266,17 @@ pub fn load(opts: &Options) -> Result<Loaded> {
         .or_insert_with(|| name.to_string());
 
     let mut docs = Vec::new();
+    let count = parsed.len();
     for node in parsed {
         if let Some(doc) = loader.process(node, &project_dir, &env) {
             docs.push(doc);
         }
     }
-    loader.stop()?;
+    // A file that failed before canonicalisation cannot be merged; canonical
+    // problems wait for the consistency checks so both are reported together.
+    if docs.len() < count {
+        loader.stop()?;
+    }
     let mut merged =
         merge_documents(docs).unwrap_or_else(|| Node::map(Default::default(), Span::generated()));
     merge::finish(&mut merged);
@@ -394,10 +399,9 @@ impl Loader<'_> {
             diags: Vec::new(),
         };
         canonical::document(&mut node, &mut cx);
+        // Values canonicalisation could not read stay as written; later stages
+        // still run, so their problems are reported in the same run.
         self.diags.append(&mut cx.diags);
-        if self.diags.len() > before {
-            return None;
-        }
         let node = self.includes(node, base_dir, env)?;
         let node = self.extends(node, env);
         Some(node)

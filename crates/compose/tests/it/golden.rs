@@ -6,8 +6,15 @@ use std::path::Path;
 
 use crate::support::{corpus, json_in};
 
-/// (golden name, corpus directory, files, environment)
-const CASES: &[(&str, &str, &[&str], &[(&str, &str)])] = &[
+/// A golden case: name, corpus directory, files, environment.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const CASES: &[Case] = &[
     (
         "nginx-golang-postgres",
         "awesome-compose/nginx-golang-postgres",
