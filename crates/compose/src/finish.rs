@@ -439,6 +439,14 @@ fn check(
         d
     };
     let mut container_names: IndexMap<String, String> = IndexMap::new();
+    let net_names: Vec<&str> = resources["networks"]
+        .keys()
+        .map(|k| k.name.as_str())
+        .collect();
+    let vol_names: Vec<&str> = resources["volumes"]
+        .keys()
+        .map(|k| k.name.as_str())
+        .collect();
     for (k, svc) in services {
         let path = join("services", &k.name);
         if let Some(deps) = svc.get("depends_on").and_then(Node::as_map) {
@@ -477,10 +485,6 @@ fn check(
                 diags.push(d);
             }
         }
-        let net_names: Vec<&str> = resources["networks"]
-            .keys()
-            .map(|k| k.name.as_str())
-            .collect();
         if let Some(nets) = svc.get("networks").and_then(Node::as_map) {
             for (nk, _) in nets {
                 if !resources["networks"].contains_key(nk.name.as_str()) {
@@ -494,10 +498,6 @@ fn check(
                 }
             }
         }
-        let vol_names: Vec<&str> = resources["volumes"]
-            .keys()
-            .map(|k| k.name.as_str())
-            .collect();
         if let Some(vols) = svc.get("volumes").and_then(Node::as_seq) {
             for (i, v) in vols.iter().enumerate() {
                 let is_volume = v.get("type").and_then(Node::as_str) == Some("volume");

@@ -411,7 +411,7 @@ impl Loader<'_> {
         let lookup = |k: &str| env.get(k).cloned();
         let mut interp = Interpolator::new(&lookup);
         let mut diags = Vec::new();
-        walk_strings(node, "", &mut |n, path| {
+        walk_scalars(node, &mut Vec::new(), &mut |n, segs| {
             let Value::Scalar(s) = &mut n.value else {
                 return;
             };
@@ -420,7 +420,7 @@ impl Loader<'_> {
             }
             match interp.expand(&s.text) {
                 Ok(t) => s.text = t,
-                Err(e) => diags.push(template_diag(&n.span, path, &e)),
+                Err(e) => diags.push(template_diag(&n.span, &render_path(segs), &e)),
             }
         });
         self.missing.extend(interp.missing);
@@ -550,6 +550,13 @@ impl Loader<'_> {
 
     /// Resolves `extends` for every service of a file (compose-spec `05-services.md#extends`).
     fn extends(&mut self, mut node: Node, env: &IndexMap<String, String>) -> Node {
+        let has_extends = node
+            .get("services")
+            .and_then(Node::as_map)
+            .is_some_and(|m| m.values().any(|s| s.get("extends").is_some()));
+        if !has_extends {
+            return node;
+        }
         let Some(services) = node.get("services").and_then(Node::as_map).cloned() else {
             return node;
         };
@@ -706,19 +713,41 @@ impl Loader<'_> {
     }
 }
 
-/// Calls `f` on every node with its key path, depth first.
-fn walk_strings(node: &mut Node, path: &str, f: &mut dyn FnMut(&mut Node, &str)) {
+/// A key-path segment: a mapping key or a sequence index.
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// `services.web.ports[0]` from segments; built only when a problem is reported.
+fn render_path(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in segs {
+        match s {
+            Seg::Key(k) => out = join(&out, k),
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Calls `f` on every scalar with its key path, depth first.
+fn walk_scalars(node: &mut Node, segs: &mut Vec<Seg>, f: &mut dyn FnMut(&mut Node, &[Seg])) {
     match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                walk_strings(v, &join(path, &k.name), f);
+                segs.push(Seg::Key(k.name.clone()));
+                walk_scalars(v, segs, f);
+                segs.pop();
             }
         }
         Value::Seq(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                walk_strings(v, &format!("{path}[{i}]"), f);
+                segs.push(Seg::Index(i));
+                walk_scalars(v, segs, f);
+                segs.pop();
             }
         }
-        Value::Scalar(_) => f(node, path),
+        Value::Scalar(_) => f(node, segs),
     }
 }

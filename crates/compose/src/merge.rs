@@ -5,8 +5,8 @@
 //! Both sides are already in canonical long syntax, so most rules fall out of
 //! the shape: mappings merge key by key (environment, labels, depends_on,
 //! networks, build args), scalars are replaced, and sequences are appended.
-//! The exceptions sit in two tables keyed by tree path: [`REPLACED`] for
-//! sequences that are replaced whole, and [`UNIQUE_BY`] for sequences whose
+//! The exceptions sit in two tables keyed by tree path: `REPLACED` for
+//! sequences that are replaced whole, and `UNIQUE_BY` for sequences whose
 //! entries are unique by a key, where a later entry replaces an earlier one.
 //! `!reset` removes an inherited value; `!override` replaces it unmerged.
 
