@@ -11,14 +11,19 @@ apt_install() {
   fi
 }
 
-# Makes sure a Rust toolchain with rustfmt and clippy is on PATH.
+# Makes sure a Rust toolchain (>= 1.85, the workspace's rust-version) is on PATH:
+# rustup's if present, else Debian's rustc-web/cargo-web (1.85 in bookworm).
 ensure_rust() {
   [ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v cargo >/dev/null 2>&1; then
-    apt_install cargo rustc rustfmt rust-clippy
+    apt_install rustc-web cargo-web
   fi
-  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt 2>/dev/null || apt_install rustfmt
-  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy 2>/dev/null || apt_install rust-clippy
+}
+
+# True when cargo has rustfmt and clippy of its own version. Debian only ships
+# 1.63 ones beside rustc-web, which would lint with different rules.
+have_lint_tools() {
+  cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1
 }
 
 # crun refuses to run while the hugetlb controller sits on cgroup v2 in a hybrid

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// A loaded project is many small allocations (a few per YAML key and value);
+// with mimalloc a 1,000-service load takes about 17% less time than with
+// glibc's malloc, and varies less (docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod commands;
 mod project;

@@ -4,6 +4,12 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+// The allocator the `hb` binary runs with. `--features system-alloc` measures
+// with glibc's malloc instead, for comparison.
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use hb_compose::{load, Options};
 
 /// A project shaped like the big real-world files: shared `x-` blocks merged

@@ -78,15 +78,6 @@ fn insert(map: &mut Mapping, key: &str, value: Node) {
     );
 }
 
-/// Replaces `node`'s value, keeping its span and tag.
-fn replace(node: &mut Node, value: Value) {
-    node.value = value;
-}
-
-fn text_of(n: &Node) -> Option<String> {
-    n.as_scalar().map(|s| s.text.clone())
-}
-
 /// Lexically normalised absolute path (`..` and `.` removed), as compose-go does.
 pub fn absolute(base: &Path, p: &str, home: Option<&str>) -> String {
     let expanded: PathBuf = if p == "~" {
@@ -116,13 +107,10 @@ fn is_remote_context(s: &str) -> bool {
 fn make_path(node: &mut Node, cx: &Context<'_>) {
     if let Some(s) = node.as_str().map(str::to_string) {
         let abs = absolute(cx.base_dir, &s, cx.home);
-        replace(
-            node,
-            Value::Scalar(Scalar {
-                text: abs,
-                kind: Kind::Str,
-            }),
-        );
+        node.value = Value::Scalar(Scalar {
+            text: abs,
+            kind: Kind::Str,
+        });
     }
 }
 
@@ -130,7 +118,7 @@ fn make_path(node: &mut Node, cx: &Context<'_>) {
 fn list_or_dict(node: &mut Node, keep_null: bool) {
     match &mut node.value {
         Value::Seq(items) => {
-            let mut map = Mapping::new();
+            let mut map = Mapping::default();
             for it in items.iter() {
                 let Some(text) = it.as_str() else { continue };
                 let (k, v) = match text.split_once('=') {
@@ -203,130 +191,122 @@ fn shell_split(node: &mut Node, path: &str, cx: &mut Context<'_>) {
     }
 }
 
-fn duration(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Some(text) = text_of(node).filter(|_| !node.is_null()) else {
+/// Rewrites a non-null scalar with `parse`, or reports at its place that it is
+/// not `expected`. Maps and lists are left to the schema, which already checked them.
+fn convert(
+    node: &mut Node,
+    path: &str,
+    cx: &mut Context<'_>,
+    expected: &str,
+    hint: Option<&str>,
+    parse: impl Fn(&Scalar) -> Option<Scalar>,
+) {
+    let Some(s) = node.as_scalar().filter(|s| s.kind != Kind::Null) else {
         return;
     };
-    match parse_duration(&text) {
-        Some(d) => {
-            node.value = Value::Scalar(Scalar {
+    match parse(s) {
+        Some(new) => node.value = Value::Scalar(new),
+        None => {
+            let mut d =
+                Diagnostic::new(&node.span, path, format!("`{}` is not {expected}", s.text));
+            if let Some(h) = hint {
+                d = d.hint(h);
+            }
+            cx.diags.push(d);
+        }
+    }
+}
+
+fn duration(node: &mut Node, path: &str, cx: &mut Context<'_>) {
+    convert(
+        node,
+        path,
+        cx,
+        "a duration",
+        Some("write it like 30s, 1m30s or 500ms"),
+        |s| {
+            parse_duration(&s.text).map(|d| Scalar {
                 text: format_duration(d),
                 kind: Kind::Str,
             })
-        }
-        None => cx.diags.push(
-            Diagnostic::new(&node.span, path, format!("`{text}` is not a duration"))
-                .hint("write it like 30s, 1m30s or 500ms"),
-        ),
-    }
+        },
+    );
 }
 
 fn size(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Some(text) = text_of(node).filter(|_| !node.is_null()) else {
-        return;
-    };
-    match parse_size(&text) {
-        Some(n) => {
-            node.value = Value::Scalar(Scalar {
+    convert(
+        node,
+        path,
+        cx,
+        "a size",
+        Some("write it like 512m, 1g or 1048576"),
+        |s| {
+            parse_size(&s.text).map(|n| Scalar {
                 text: n.to_string(),
                 kind: Kind::Int(n as i64),
             })
-        }
-        None => cx.diags.push(
-            Diagnostic::new(&node.span, path, format!("`{text}` is not a size"))
-                .hint("write it like 512m, 1g or 1048576"),
-        ),
-    }
+        },
+    );
 }
 
 fn float(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let Some(text) = text_of(node).filter(|_| !node.is_null()) else {
-        return;
-    };
-    match text.trim().parse::<f64>() {
-        Ok(f) => {
-            node.value = Value::Scalar(Scalar {
-                text,
-                kind: Kind::Float(f),
-            })
-        }
-        Err(_) => cx.diags.push(Diagnostic::new(
-            &node.span,
-            path,
-            format!("`{text}` is not a number"),
-        )),
-    }
+    convert(node, path, cx, "a number", None, |s| {
+        let f = s.text.trim().parse::<f64>().ok()?;
+        Some(Scalar {
+            text: s.text.clone(),
+            kind: Kind::Float(f),
+        })
+    });
 }
 
 fn integer(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    if node.is_null() || matches!(node.as_scalar().map(|s| s.kind), Some(Kind::Int(_)) | None) {
-        return;
-    }
-    match node.as_i64() {
-        Some(n) => {
-            node.value = Value::Scalar(Scalar {
-                text: n.to_string(),
-                kind: Kind::Int(n),
-            })
-        }
-        None => cx.diags.push(Diagnostic::new(
-            &node.span,
-            path,
-            format!(
-                "`{}` is not a whole number",
-                text_of(node).unwrap_or_default()
-            ),
-        )),
-    }
+    convert(node, path, cx, "a whole number", None, |s| {
+        let n = match s.kind {
+            Kind::Int(n) => n,
+            _ => s.text.trim().parse().ok()?,
+        };
+        Some(Scalar {
+            text: n.to_string(),
+            kind: Kind::Int(n),
+        })
+    });
 }
 
 fn boolean(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    if node.is_null() || node.as_scalar().is_none() {
-        return;
-    }
-    match node.as_bool() {
-        Some(b) => {
-            node.value = Value::Scalar(Scalar {
-                text: b.to_string(),
-                kind: Kind::Bool(b),
-            })
-        }
-        None => cx.diags.push(Diagnostic::new(
-            &node.span,
-            path,
-            format!(
-                "`{}` is not true or false",
-                text_of(node).unwrap_or_default()
-            ),
-        )),
-    }
+    convert(node, path, cx, "true or false", None, |s| {
+        let b = match (s.kind, s.text.as_str()) {
+            (Kind::Bool(b), _) => b,
+            (_, "true" | "True" | "TRUE") => true,
+            (_, "false" | "False" | "FALSE") => false,
+            _ => return None,
+        };
+        Some(Scalar {
+            text: b.to_string(),
+            kind: Kind::Bool(b),
+        })
+    });
 }
 
 /// File modes are octal: `0440` (read as octal by YAML) and `"0440"` both mean 0o440.
 fn file_mode(node: &mut Node, path: &str, cx: &mut Context<'_>) {
-    let mode = match node.as_scalar() {
-        Some(Scalar {
-            kind: Kind::Int(n), ..
-        }) => Some(*n),
-        Some(Scalar {
-            text,
-            kind: Kind::Str,
-        }) => i64::from_str_radix(text.trim_start_matches("0o"), 8).ok(),
-        _ => return,
-    };
-    match mode {
-        Some(m) => {
-            node.value = Value::Scalar(Scalar {
+    convert(
+        node,
+        path,
+        cx,
+        "an octal file mode",
+        Some("write it like 0440"),
+        |s| {
+            let m = match s.kind {
+                Kind::Int(n) => n,
+                Kind::Str => i64::from_str_radix(s.text.trim_start_matches("0o"), 8).ok()?,
+                _ => return None,
+            };
+            Some(Scalar {
                 text: format!("0{m:o}"),
                 kind: Kind::Str,
             })
-        }
-        None => cx.diags.push(Diagnostic::new(
-            &node.span,
-            path,
-            "a file mode is an octal number like 0440",
-        )),
-    }
+        },
+    );
 }
 
 fn with_mut(map: &mut Mapping, key: &str, f: impl FnOnce(&mut Node)) {
@@ -339,7 +319,7 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
     let Some(map) = svc.as_map_mut() else {
         if svc.is_null() {
             // compose-go accepts `service:` with nothing under it as an empty service.
-            svc.value = Value::Map(Mapping::new());
+            svc.value = Value::Map(Mapping::default());
         }
         return;
     };
@@ -680,7 +660,7 @@ fn ports(n: &mut Node, path: &str, cx: &mut Context<'_>) {
         // Long syntax: fill defaults and put the keys in the order compose prints them.
         let mut it = it;
         let Some(m) = it.as_map_mut() else { continue };
-        let mut sorted = Mapping::new();
+        let mut sorted = Mapping::default();
         let take = |m: &mut Mapping, k: &str| m.shift_remove_entry(k);
         let mode = take(m, "mode")
             .map(|(_, v)| v)
@@ -817,7 +797,7 @@ fn depends_on(n: &mut Node) {
     let Some(m) = n.as_map_mut() else { return };
     for v in m.values_mut() {
         if v.is_null() {
-            v.value = Value::Map(Mapping::new());
+            v.value = Value::Map(Mapping::default());
         }
         if let Some(dm) = v.as_map_mut() {
             if !dm.contains_key("condition") {
@@ -927,7 +907,7 @@ fn deploy(n: &mut Node, path: &str, cx: &mut Context<'_>) {
 
 fn resource(kind: &str, def: &mut Node, cx: &mut Context<'_>, path: &str) {
     if def.is_null() {
-        def.value = Value::Map(Mapping::new());
+        def.value = Value::Map(Mapping::default());
     }
     let Some(m) = def.as_map_mut() else { return };
     // Legacy `external: {name: X}` becomes `name: X` + `external: true` (compose-spec 07-volumes).

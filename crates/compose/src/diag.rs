@@ -50,6 +50,56 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A key path built on the stack while walking a tree, rendered
+/// (`services.web.ports[0]`) only when a problem is reported.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyPath<'a> {
+    /// The document.
+    Root,
+    /// A mapping key under a parent.
+    Key(&'a KeyPath<'a>, &'a str),
+    /// A sequence index under a parent.
+    Index(&'a KeyPath<'a>, usize),
+}
+
+impl KeyPath<'_> {
+    /// True for the document itself.
+    pub fn is_root(&self) -> bool {
+        matches!(self, KeyPath::Root)
+    }
+
+    /// True for `services.<name>`.
+    pub fn is_service(&self) -> bool {
+        matches!(
+            self,
+            KeyPath::Key(KeyPath::Key(KeyPath::Root, "services"), _)
+        )
+    }
+}
+
+impl fmt::Display for KeyPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyPath::Root => Ok(()),
+            KeyPath::Key(parent, k) if parent.is_root() => write!(f, "{k}"),
+            KeyPath::Key(parent, k) => write!(f, "{parent}.{k}"),
+            KeyPath::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+impl From<&KeyPath<'_>> for String {
+    fn from(p: &KeyPath<'_>) -> String {
+        p.to_string()
+    }
+}
+
+impl From<KeyPath<'_>> for String {
+    fn from(p: KeyPath<'_>) -> String {
+        p.to_string()
+    }
+}
+
 /// Joins a key path: `services` + `web` → `services.web`.
 pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
@@ -80,6 +130,19 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_paths_render_like_compose() {
+        let root = KeyPath::Root;
+        let services = KeyPath::Key(&root, "services");
+        let web = KeyPath::Key(&services, "web");
+        let ports = KeyPath::Key(&web, "ports");
+        assert_eq!(
+            KeyPath::Index(&ports, 0).to_string(),
+            "services.web.ports[0]"
+        );
+        assert!(web.is_service() && !ports.is_service() && root.is_root());
+    }
 
     #[test]
     fn suggests_close_keys_only() {

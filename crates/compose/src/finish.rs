@@ -28,9 +28,9 @@ pub(crate) fn project(
     loader: &mut Loader<'_>,
 ) -> Result<Project> {
     let span = root.span.clone();
-    let mut top = match std::mem::replace(&mut root.value, Value::Map(Mapping::new())) {
+    let mut top = match std::mem::replace(&mut root.value, Value::Map(Mapping::default())) {
         Value::Map(m) => m,
-        _ => Mapping::new(),
+        _ => Mapping::default(),
     };
     if top.contains_key("version") {
         loader
@@ -54,7 +54,7 @@ pub(crate) fn project(
         );
     }
     let all = active.iter().any(|p| p == "*");
-    let mut disabled = Mapping::new();
+    let mut disabled = Mapping::default();
     let names: Vec<Key> = services.keys().cloned().collect();
     for k in names {
         let profiles: Vec<&str> = services
@@ -81,7 +81,7 @@ pub(crate) fn project(
         let uses_default = svc.get("network_mode").is_none() && svc.get("networks").is_none();
         if uses_default {
             if let Some(m) = svc.as_map_mut() {
-                let mut nets = Mapping::new();
+                let mut nets = Mapping::default();
                 nets.insert(
                     Key {
                         name: "default".into(),
@@ -109,7 +109,7 @@ pub(crate) fn project(
                     name: "default".into(),
                     span: span.clone(),
                 },
-                Node::map(Mapping::new(), span.clone()),
+                Node::map(Mapping::default(), span.clone()),
             );
         }
     }
@@ -142,37 +142,20 @@ pub(crate) fn project(
     }
     loader.stop()?;
 
-    let mut svc_out: Vec<(String, Service)> = Vec::with_capacity(services.len());
-    for (k, v) in services {
-        svc_out.push((k.name.clone(), decode_service(&k.name, v, loader)));
-    }
-    let mut disabled_out = IndexMap::new();
-    for (k, v) in disabled {
-        disabled_out.insert(k.name.clone(), decode_service(&k.name, v, loader));
-    }
+    // Typed decoding: the canonical stage produced these shapes, so a failure
+    // here points at a value it could not rewrite.
+    let d = &mut loader.diags;
+    let mut services: IndexMap<String, Service> = decode_all("services", services, d);
+    let disabled: IndexMap<String, Service> = decode_all("services", disabled, d);
+    let mut take = |kind: &str, d: &mut Vec<Diagnostic>| -> IndexMap<String, Resource> {
+        decode_all(kind, resources.remove(kind).unwrap_or_default(), d)
+    };
+    let networks = take("networks", d);
+    let volumes = take("volumes", d);
+    let secrets = take("secrets", d);
+    let configs = take("configs", d);
     loader.stop()?;
-    svc_out.sort_by(|a, b| a.0.cmp(&b.0));
-
-    let decode_resources = |m: Mapping| -> IndexMap<String, Resource> {
-        m.into_iter()
-            .map(|(k, v)| {
-                (
-                    k.name,
-                    serde_json::from_value::<Resource>(v.to_json()).unwrap_or_default(),
-                )
-            })
-            .collect()
-    };
-    let mut take = |kind: &str| {
-        resources
-            .remove(kind)
-            .map(decode_resources)
-            .unwrap_or_default()
-    };
-    let networks = take("networks");
-    let volumes = take("volumes");
-    let secrets = take("secrets");
-    let configs = take("configs");
+    services.sort_keys();
     let other = top
         .into_iter()
         .filter(|(k, _)| !KNOWN_TOP_LEVEL.contains(&k.name.as_str()))
@@ -182,13 +165,13 @@ pub(crate) fn project(
         name,
         working_dir,
         files,
-        services: svc_out.into_iter().collect(),
+        services,
         networks,
         volumes,
         secrets,
         configs,
         other,
-        disabled: disabled_out,
+        disabled,
         environment: env,
     })
 }
@@ -196,24 +179,37 @@ pub(crate) fn project(
 fn take_map(top: &mut Mapping, key: &str) -> Mapping {
     match top
         .get_mut(key)
-        .map(|n| std::mem::replace(&mut n.value, Value::Map(Mapping::new())))
+        .map(|n| std::mem::replace(&mut n.value, Value::Map(Mapping::default())))
     {
         Some(Value::Map(m)) => m,
-        _ => Mapping::new(),
+        _ => Mapping::default(),
     }
 }
 
-fn decode_service(name: &str, v: Node, loader: &mut Loader<'_>) -> Service {
-    let span = v.span.clone();
-    match serde_json::from_value::<Service>(v.to_json()) {
-        Ok(s) => s,
+fn decode_all<T: serde::de::DeserializeOwned + Default>(
+    kind: &str,
+    m: Mapping,
+    diags: &mut Vec<Diagnostic>,
+) -> IndexMap<String, T> {
+    m.into_iter()
+        .map(|(k, v)| (k.name.clone(), decode(&join(kind, &k.name), v, diags)))
+        .collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned + Default>(
+    path: &str,
+    v: Node,
+    diags: &mut Vec<Diagnostic>,
+) -> T {
+    match crate::decode::from_node::<T>(&v) {
+        Ok(t) => t,
         Err(e) => {
-            loader.diags.push(Diagnostic::new(
-                &span,
-                join("services", name),
+            diags.push(Diagnostic::new(
+                &v.span,
+                path,
                 format!("cannot be read: {e}"),
             ));
-            Service::default()
+            T::default()
         }
     }
 }
@@ -389,11 +385,11 @@ fn implicit_dependencies(svc: &mut Node) {
             name: "depends_on".into(),
             span: span.clone(),
         })
-        .or_insert_with(|| Node::map(Mapping::new(), span.clone()));
+        .or_insert_with(|| Node::map(Mapping::default(), span.clone()));
     let Some(dm) = deps.as_map_mut() else { return };
     for (name, sp) in implied {
         if !dm.contains_key(name.as_str()) {
-            let mut d = Mapping::new();
+            let mut d = Mapping::default();
             d.insert(
                 Key {
                     name: "condition".into(),

@@ -24,6 +24,7 @@
 use std::path::PathBuf;
 
 pub mod canonical;
+pub mod decode;
 pub mod diag;
 pub mod dotenv;
 mod finish;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::canonical::{self, absolute};
-use crate::diag::{join, Diagnostic};
+use crate::diag::{join, Diagnostic, KeyPath};
 use crate::dotenv;
 use crate::interpolate::{Interpolator, TemplateError};
 use crate::merge::{self, merge_documents};
@@ -411,7 +411,7 @@ impl Loader<'_> {
         let lookup = |k: &str| env.get(k).cloned();
         let mut interp = Interpolator::new(&lookup);
         let mut diags = Vec::new();
-        walk_scalars(node, &mut Vec::new(), &mut |n, segs| {
+        walk_scalars(node, &KeyPath::Root, &mut |n, path| {
             let Value::Scalar(s) = &mut n.value else {
                 return;
             };
@@ -420,7 +420,7 @@ impl Loader<'_> {
             }
             match interp.expand(&s.text) {
                 Ok(t) => s.text = t,
-                Err(e) => diags.push(template_diag(&n.span, &render_path(segs), &e)),
+                Err(e) => diags.push(template_diag(&n.span, &path.to_string(), &e)),
             }
         });
         self.missing.extend(interp.missing);
@@ -505,43 +505,15 @@ impl Loader<'_> {
                 }
             };
             for (f, (_, span)) in files.iter().zip(&paths) {
-                if self.include_stack.contains(f) {
-                    let chain: Vec<String> = self
-                        .include_stack
-                        .iter()
-                        .chain([f])
-                        .map(|p| p.display().to_string())
-                        .collect();
-                    self.diags.push(Diagnostic::new(
-                        span,
-                        &path,
-                        format!("include cycle detected: {}", chain.join(" -> ")),
-                    ));
-                    continue;
-                }
-                let text = match read(f) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.diags.push(
-                            Diagnostic::new(span, &path, format!("{e}"))
-                                .hint("check the include path"),
-                        );
-                        continue;
-                    }
+                let at = Referrer {
+                    span,
+                    path: &path,
+                    hint: "check the include path",
+                    cycle: "include cycle detected",
                 };
-                let parsed = match yaml::parse(&text, &Arc::from(f.display().to_string().as_str()))
-                {
-                    Ok(n) => n,
-                    Err(e) => {
-                        self.diags.push(Diagnostic::new(&e.span, "", e.message));
-                        continue;
-                    }
-                };
-                self.include_stack.push(f.clone());
-                if let Some(doc) = self.process(parsed, &inc_dir, &inc_env) {
+                if let Some(doc) = self.load_referenced(f, &at, &inc_dir, &inc_env) {
                     layers.push(doc);
                 }
-                self.include_stack.pop();
             }
         }
         layers.push(node);
@@ -669,14 +641,52 @@ impl Loader<'_> {
         path: &str,
         env: &IndexMap<String, String>,
     ) -> Option<Node> {
-        let text = match read(f) {
+        let path = join(path, "extends.file");
+        let at = Referrer {
+            span: &ext.span,
+            path: &path,
+            hint: "check the `extends.file` path",
+            cycle: "circular reference",
+        };
+        // Paths in an extended file are relative to that file (compose-go: ResolvePaths per file).
+        self.load_referenced(f, &at, &dir_of(f), env)
+    }
+
+    /// Loads a file another one refers to (`include`, `extends.file`) through stage 2,
+    /// refusing cycles; problems are reported where the reference is written.
+    fn load_referenced(
+        &mut self,
+        f: &Path,
+        at: &Referrer<'_>,
+        base_dir: &Path,
+        env: &IndexMap<String, String>,
+    ) -> Option<Node> {
+        if self.include_stack.iter().any(|p| p == f) {
+            let chain: Vec<String> = self
+                .include_stack
+                .iter()
+                .map(|p| p.as_path())
+                .chain([f])
+                .map(|p| p.display().to_string())
+                .collect();
+            self.diags.push(Diagnostic::new(
+                at.span,
+                at.path,
+                format!("{}: {}", at.cycle, chain.join(" -> ")),
+            ));
+            return None;
+        }
+        let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(Diagnostic::new(
-                    &ext.span,
-                    join(path, "extends.file"),
-                    e.to_string(),
-                ));
+                self.diags.push(
+                    Diagnostic::new(
+                        at.span,
+                        at.path,
+                        format!("cannot read {}: {e}", f.display()),
+                    )
+                    .hint(at.hint),
+                );
                 return None;
             }
         };
@@ -687,67 +697,34 @@ impl Loader<'_> {
                 return None;
             }
         };
-        if self.include_stack.iter().any(|p| p == f) {
-            let chain: Vec<String> = self
-                .include_stack
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            self.diags.push(Diagnostic::new(
-                &ext.span,
-                join(path, "extends.file"),
-                format!(
-                    "circular reference: {} -> {}",
-                    chain.join(" -> "),
-                    f.display()
-                ),
-            ));
-            return None;
-        }
-        // Paths in an extended file are relative to that file (compose-go: ResolvePaths per file);
-        // its own includes and extends are resolved the same way.
         self.include_stack.push(f.to_path_buf());
-        let doc = self.process(parsed, &dir_of(f), env);
+        let doc = self.process(parsed, base_dir, env);
         self.include_stack.pop();
         doc
     }
 }
 
-/// A key-path segment: a mapping key or a sequence index.
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// `services.web.ports[0]` from segments; built only when a problem is reported.
-fn render_path(segs: &[Seg]) -> String {
-    let mut out = String::new();
-    for s in segs {
-        match s {
-            Seg::Key(k) => out = join(&out, k),
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
+/// Where a referenced file is named, for the problems found loading it.
+struct Referrer<'a> {
+    span: &'a Span,
+    path: &'a str,
+    hint: &'a str,
+    cycle: &'a str,
 }
 
 /// Calls `f` on every scalar with its key path, depth first.
-fn walk_scalars(node: &mut Node, segs: &mut Vec<Seg>, f: &mut dyn FnMut(&mut Node, &[Seg])) {
+fn walk_scalars(node: &mut Node, path: &KeyPath<'_>, f: &mut dyn FnMut(&mut Node, &KeyPath<'_>)) {
     match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                segs.push(Seg::Key(k.name.clone()));
-                walk_scalars(v, segs, f);
-                segs.pop();
+                walk_scalars(v, &KeyPath::Key(path, &k.name), f);
             }
         }
         Value::Seq(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                segs.push(Seg::Index(i));
-                walk_scalars(v, segs, f);
-                segs.pop();
+                walk_scalars(v, &KeyPath::Index(path, i), f);
             }
         }
-        Value::Scalar(_) => f(node, segs),
+        Value::Scalar(_) => f(node, path),
     }
 }

@@ -10,7 +10,7 @@
 //! entries are unique by a key, where a later entry replaces an earlier one.
 //! `!reset` removes an inherited value; `!override` replaces it unmerged.
 
-use crate::yaml::{Kind, Mapping, Node, Tag, Value};
+use crate::yaml::{Node, Tag, Value};
 
 /// Paths whose value is replaced whole rather than merged.
 const REPLACED: &[&str] = &[
@@ -234,20 +234,6 @@ pub fn merge_documents(docs: Vec<Node>) -> Option<Node> {
         acc = merge(acc, d, &mut Vec::new());
     }
     Some(acc)
-}
-
-/// True for a node that is an empty mapping or null.
-pub fn is_empty(n: &Node) -> bool {
-    match &n.value {
-        Value::Map(m) => m.is_empty(),
-        Value::Scalar(s) => s.kind == Kind::Null,
-        Value::Seq(s) => s.is_empty(),
-    }
-}
-
-/// An empty mapping with the span of `like`.
-pub fn empty_map(like: &Node) -> Node {
-    Node::map(Mapping::new(), like.span.clone())
 }
 
 #[cfg(test)]

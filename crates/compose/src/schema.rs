@@ -11,24 +11,100 @@
 //! that the vendored schema uses none.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use regex::Regex;
 use serde_json::Value as J;
 
-use crate::diag::{did_you_mean, index, join, Diagnostic};
+use crate::diag::{did_you_mean, Diagnostic, KeyPath};
 use crate::yaml::{Kind, Node, Value};
 
 /// The vendored compose-spec schema (compose-go's copy, which knows `pre_start` and `models`).
 pub const COMPOSE_SPEC_JSON: &str = include_str!("../../../schemas/compose-spec.json");
 
-/// A compiled schema.
+/// A schema compiled for validation: every `$ref` resolved to an index, every
+/// keyword a field, every pattern a built regex. Validating then does no JSON
+/// lookups, which matters on files with a thousand services.
 pub struct Schema {
-    root: J,
-    regexes: Mutex<HashMap<String, Option<Regex>>>,
+    nodes: Vec<Compiled>,
+    top: usize,
 }
 
-/// The compose-spec schema, parsed once.
+/// The JSON types a `type` keyword allows.
+#[derive(Default, Clone)]
+struct Types {
+    names: Vec<String>,
+}
+
+/// How keys without a `properties` or `patternProperties` entry are treated.
+#[derive(Default)]
+enum Additional {
+    #[default]
+    Allowed,
+    Forbidden,
+    Schema(usize),
+}
+
+/// A `patternProperties` key: `^x-` (most of them) without the regex engine.
+enum Pattern {
+    Prefix(String),
+    Regex(Regex),
+    /// A pattern the regex crate cannot build: matches everything, like an absent check.
+    Any,
+}
+
+impl Pattern {
+    /// Builds a pattern, reusing a regex already built for the same text.
+    fn new(p: &str, built: &mut HashMap<String, Regex>) -> Self {
+        let literal = |s: &str| !s.chars().any(|c| "\\.+*?()|[]{}^$".contains(c));
+        match p.strip_prefix('^') {
+            Some(rest) if literal(rest) => Pattern::Prefix(rest.to_string()),
+            _ => match built.get(p) {
+                Some(r) => Pattern::Regex(r.clone()),
+                None => match Regex::new(p) {
+                    Ok(r) => {
+                        built.insert(p.to_string(), r.clone());
+                        Pattern::Regex(r)
+                    }
+                    Err(_) => Pattern::Any,
+                },
+            },
+        }
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Pattern::Prefix(p) => text.starts_with(p.as_str()),
+            Pattern::Regex(r) => r.is_match(text),
+            Pattern::Any => true,
+        }
+    }
+}
+
+/// One schema object with its keywords.
+#[derive(Default)]
+struct Compiled {
+    /// `true`/`false` schemas.
+    always: Option<bool>,
+    types: Option<Types>,
+    enumeration: Option<Vec<J>>,
+    constant: Option<J>,
+    alternatives: Vec<Vec<usize>>,
+    all_of: Vec<usize>,
+    not: Option<usize>,
+    items: Option<usize>,
+    min_items: Option<u64>,
+    unique_items: bool,
+    pattern: Option<(String, Pattern)>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    properties: indexmap::IndexMap<String, usize, foldhash::fast::RandomState>,
+    pattern_properties: Vec<(Pattern, usize)>,
+    required: Vec<String>,
+    additional: Additional,
+}
+
+/// The compose-spec schema, compiled once.
 pub fn compose_spec() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
@@ -39,66 +115,158 @@ pub fn compose_spec() -> &'static Schema {
     })
 }
 
+struct Compiler<'j> {
+    root: &'j J,
+    nodes: Vec<Compiled>,
+    refs: HashMap<&'j str, usize>,
+    regexes: HashMap<String, Regex>,
+}
+
+impl<'j> Compiler<'j> {
+    fn compile(&mut self, schema: &'j J) -> usize {
+        if let Some(r) = schema.get("$ref").and_then(J::as_str) {
+            if let Some(&i) = self.refs.get(r) {
+                return i;
+            }
+            // Reserve the slot first: definitions refer to themselves.
+            let i = self.nodes.len();
+            self.nodes.push(Compiled::default());
+            self.refs.insert(r, i);
+            let target = r.strip_prefix('#').and_then(|p| self.root.pointer(p));
+            let c = match target {
+                Some(t) => self.build(t),
+                None => Compiled::default(),
+            };
+            self.nodes[i] = c;
+            return i;
+        }
+        let c = self.build(schema);
+        self.nodes.push(c);
+        self.nodes.len() - 1
+    }
+
+    fn build(&mut self, schema: &'j J) -> Compiled {
+        let obj = match schema {
+            J::Bool(b) => {
+                return Compiled {
+                    always: Some(*b),
+                    ..Default::default()
+                }
+            }
+            J::Object(o) => o,
+            _ => return Compiled::default(),
+        };
+        if obj.contains_key("$ref") {
+            let i = self.compile(schema);
+            return Compiled {
+                all_of: vec![i],
+                ..Default::default()
+            };
+        }
+        let mut c = Compiled::default();
+        for (k, v) in obj {
+            match k.as_str() {
+                "type" => {
+                    let names = match v {
+                        J::String(s) => vec![s.clone()],
+                        J::Array(a) => a.iter().filter_map(J::as_str).map(String::from).collect(),
+                        _ => Vec::new(),
+                    };
+                    c.types = Some(Types { names });
+                }
+                "enum" => c.enumeration = v.as_array().cloned(),
+                "const" => c.constant = Some(v.clone()),
+                "oneOf" | "anyOf" => {
+                    let branches = v
+                        .as_array()
+                        .map(|a| a.iter().map(|b| self.compile(b)).collect())
+                        .unwrap_or_default();
+                    c.alternatives.push(branches);
+                }
+                "allOf" => {
+                    c.all_of = v
+                        .as_array()
+                        .map(|a| a.iter().map(|b| self.compile(b)).collect())
+                        .unwrap_or_default()
+                }
+                "not" => c.not = Some(self.compile(v)),
+                "items" => c.items = Some(self.compile(v)),
+                "minItems" => c.min_items = v.as_u64(),
+                "uniqueItems" => c.unique_items = v == &J::Bool(true),
+                "pattern" => {
+                    c.pattern = v
+                        .as_str()
+                        .map(|p| (p.to_string(), Pattern::new(p, &mut self.regexes)))
+                }
+                "minimum" => c.minimum = v.as_f64(),
+                "maximum" => c.maximum = v.as_f64(),
+                "properties" => {
+                    for (name, s) in v.as_object().into_iter().flatten() {
+                        let i = self.compile(s);
+                        c.properties.insert(name.clone(), i);
+                    }
+                }
+                "patternProperties" => {
+                    for (p, s) in v.as_object().into_iter().flatten() {
+                        let i = self.compile(s);
+                        c.pattern_properties
+                            .push((Pattern::new(p, &mut self.regexes), i));
+                    }
+                }
+                "required" => {
+                    c.required = v
+                        .as_array()
+                        .map(|a| a.iter().filter_map(J::as_str).map(String::from).collect())
+                        .unwrap_or_default()
+                }
+                "additionalProperties" => {
+                    c.additional = match v {
+                        J::Bool(false) => Additional::Forbidden,
+                        J::Object(_) => Additional::Schema(self.compile(v)),
+                        _ => Additional::Allowed,
+                    }
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
 impl Schema {
-    /// Wraps a parsed JSON schema.
+    /// Compiles a parsed JSON schema.
     pub fn new(root: J) -> Self {
+        let mut compiler = Compiler {
+            root: &root,
+            nodes: Vec::new(),
+            refs: HashMap::new(),
+            regexes: HashMap::new(),
+        };
+        let top = compiler.compile(&root);
         Schema {
-            root,
-            regexes: Mutex::new(HashMap::new()),
+            nodes: compiler.nodes,
+            top,
         }
     }
 
     /// Validates `node`, returning every problem found.
     pub fn validate(&self, node: &Node) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        self.check(&self.root, node, "", &mut out);
+        self.check(self.top, node, &KeyPath::Root, &mut out);
         out
     }
 
-    fn resolve<'s>(&'s self, mut schema: &'s J) -> &'s J {
-        // Follow local references (`#/$defs/service`); depth-limited against loops.
-        for _ in 0..32 {
-            let Some(r) = schema.get("$ref").and_then(J::as_str) else {
-                return schema;
-            };
-            let Some(pointer) = r.strip_prefix('#') else {
-                return schema;
-            };
-            match self.root.pointer(pointer) {
-                Some(s) => schema = s,
-                None => return schema,
-            }
-        }
-        schema
-    }
-
-    fn regex_matches(&self, pattern: &str, text: &str) -> bool {
-        // The common `^x-` is answered without the regex engine.
-        if pattern == "^x-" {
-            return text.starts_with("x-");
-        }
-        let mut cache = self.regexes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(re) = cache.get(pattern) {
-            return re.as_ref().is_none_or(|r| r.is_match(text));
-        }
-        let re = Regex::new(pattern).ok();
-        let matched = re.as_ref().is_none_or(|r| r.is_match(text));
-        cache.insert(pattern.to_string(), re);
-        matched
-    }
-
-    fn check(&self, schema: &J, node: &Node, path: &str, out: &mut Vec<Diagnostic>) {
-        let schema = self.resolve(schema);
-        let obj = match schema {
-            J::Bool(true) => return,
-            J::Bool(false) => {
+    fn check(&self, at: usize, node: &Node, path: &KeyPath<'_>, out: &mut Vec<Diagnostic>) {
+        let c = &self.nodes[at];
+        match c.always {
+            Some(true) => return,
+            Some(false) => {
                 out.push(Diagnostic::new(&node.span, path, "is not allowed here"));
                 return;
             }
-            J::Object(o) => o,
-            _ => return,
-        };
-        if let Some(t) = obj.get("type") {
+            None => {}
+        }
+        if let Some(t) = &c.types {
             if !type_matches(t, node) {
                 out.push(Diagnostic::new(
                     &node.span,
@@ -108,7 +276,7 @@ impl Schema {
                 return;
             }
         }
-        if let Some(J::Array(values)) = obj.get("enum") {
+        if let Some(values) = &c.enumeration {
             let v = node.to_json();
             if !values.contains(&v)
                 && !values
@@ -123,22 +291,18 @@ impl Schema {
                 ));
             }
         }
-        if let Some(c) = obj.get("const") {
-            if &node.to_json() != c {
-                out.push(Diagnostic::new(&node.span, path, format!("must be {c}")));
+        if let Some(k) = &c.constant {
+            if &node.to_json() != k {
+                out.push(Diagnostic::new(&node.span, path, format!("must be {k}")));
             }
         }
-        for key in ["oneOf", "anyOf"] {
-            if let Some(J::Array(branches)) = obj.get(key) {
-                self.alternatives(branches, key == "oneOf", node, path, out);
-            }
+        for branches in &c.alternatives {
+            self.alternatives(branches, node, path, out);
         }
-        if let Some(J::Array(all)) = obj.get("allOf") {
-            for s in all {
-                self.check(s, node, path, out);
-            }
+        for &s in &c.all_of {
+            self.check(s, node, path, out);
         }
-        if let Some(not) = obj.get("not") {
+        if let Some(not) = c.not {
             let mut tmp = Vec::new();
             self.check(not, node, path, &mut tmp);
             if tmp.is_empty() {
@@ -150,14 +314,14 @@ impl Schema {
             }
         }
         match &node.value {
-            Value::Map(map) => self.check_object(obj, map, node, path, out),
+            Value::Map(map) => self.check_object(c, map, node, path, out),
             Value::Seq(items) => {
-                if let Some(s) = obj.get("items") {
+                if let Some(s) = c.items {
                     for (i, it) in items.iter().enumerate() {
-                        self.check(s, it, &index(path, i), out);
+                        self.check(s, it, &KeyPath::Index(path, i), out);
                     }
                 }
-                if let Some(min) = obj.get("minItems").and_then(J::as_u64) {
+                if let Some(min) = c.min_items {
                     if (items.len() as u64) < min {
                         out.push(Diagnostic::new(
                             &node.span,
@@ -166,13 +330,13 @@ impl Schema {
                         ));
                     }
                 }
-                if obj.get("uniqueItems") == Some(&J::Bool(true)) {
+                if c.unique_items {
                     let values: Vec<J> = items.iter().map(Node::to_json).collect();
                     for (i, v) in values.iter().enumerate() {
                         if values[..i].contains(v) {
                             out.push(Diagnostic::new(
                                 &items[i].span,
-                                index(path, i),
+                                KeyPath::Index(path, i),
                                 format!("duplicate entry {v}"),
                             ));
                         }
@@ -180,13 +344,12 @@ impl Schema {
                 }
             }
             Value::Scalar(s) => {
-                if let (Some(pattern), Kind::Str) = (obj.get("pattern").and_then(J::as_str), s.kind)
-                {
-                    if !self.regex_matches(pattern, &s.text) {
+                if let (Some((text, pattern)), Kind::Str) = (&c.pattern, s.kind) {
+                    if !pattern.is_match(&s.text) {
                         out.push(Diagnostic::new(
                             &node.span,
                             path,
-                            format!("`{}` does not match the pattern {pattern}", s.text),
+                            format!("`{}` does not match the pattern {text}", s.text),
                         ));
                     }
                 }
@@ -196,23 +359,19 @@ impl Schema {
                     _ => None,
                 };
                 if let Some(n) = n {
-                    if let Some(min) = obj.get("minimum").and_then(J::as_f64) {
-                        if n < min {
-                            out.push(Diagnostic::new(
-                                &node.span,
-                                path,
-                                format!("must be at least {min}"),
-                            ));
-                        }
+                    if let Some(min) = c.minimum.filter(|m| n < *m) {
+                        out.push(Diagnostic::new(
+                            &node.span,
+                            path,
+                            format!("must be at least {min}"),
+                        ));
                     }
-                    if let Some(max) = obj.get("maximum").and_then(J::as_f64) {
-                        if n > max {
-                            out.push(Diagnostic::new(
-                                &node.span,
-                                path,
-                                format!("must be at most {max}"),
-                            ));
-                        }
+                    if let Some(max) = c.maximum.filter(|m| n > *m) {
+                        out.push(Diagnostic::new(
+                            &node.span,
+                            path,
+                            format!("must be at most {max}"),
+                        ));
                     }
                 }
             }
@@ -221,116 +380,94 @@ impl Schema {
 
     fn check_object(
         &self,
-        obj: &serde_json::Map<String, J>,
+        c: &Compiled,
         map: &crate::yaml::Mapping,
         node: &Node,
-        path: &str,
+        path: &KeyPath<'_>,
         out: &mut Vec<Diagnostic>,
     ) {
-        let props = obj.get("properties").and_then(J::as_object);
-        let patterns = obj.get("patternProperties").and_then(J::as_object);
-        if let Some(J::Array(req)) = obj.get("required") {
-            for r in req.iter().filter_map(J::as_str) {
-                if !map.contains_key(r) {
-                    out.push(Diagnostic::new(
-                        &node.span,
-                        path,
-                        format!("missing required key `{r}`"),
-                    ));
-                }
+        for r in &c.required {
+            if !map.contains_key(r.as_str()) {
+                out.push(Diagnostic::new(
+                    &node.span,
+                    path,
+                    format!("missing required key `{r}`"),
+                ));
             }
         }
         for (key, value) in map {
-            let child = join(path, &key.name);
+            let child = KeyPath::Key(path, &key.name);
             let mut matched = false;
-            if let Some(s) = props.and_then(|p| p.get(&key.name)) {
+            if let Some(&s) = c.properties.get(&key.name) {
                 matched = true;
                 self.check(s, value, &child, out);
             }
-            if let Some(pp) = patterns {
-                for (pattern, s) in pp {
-                    if self.regex_matches(pattern, &key.name) {
-                        matched = true;
-                        self.check(s, value, &child, out);
-                    }
+            for (pattern, s) in &c.pattern_properties {
+                if pattern.is_match(&key.name) {
+                    matched = true;
+                    self.check(*s, value, &child, out);
                 }
             }
             if matched {
                 continue;
             }
-            match obj.get("additionalProperties") {
-                Some(J::Bool(false)) => {
+            match c.additional {
+                Additional::Forbidden => {
                     let mut d =
-                        Diagnostic::new(&key.span, &child, format!("unknown key `{}`", key.name));
-                    let known = props
-                        .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
-                        .unwrap_or_default();
-                    if let Some(m) = did_you_mean(&key.name, known.iter().copied()) {
-                        d = d.hint(format!("did you mean `{m}`?"));
-                    } else if path.is_empty()
-                        || path.starts_with("services.") && path.matches('.').count() == 1
+                        Diagnostic::new(&key.span, child, format!("unknown key `{}`", key.name));
+                    if let Some(m) =
+                        did_you_mean(&key.name, c.properties.keys().map(String::as_str))
                     {
+                        d = d.hint(format!("did you mean `{m}`?"));
+                    } else if path.is_root() || path.is_service() {
                         d = d.hint("extension keys must start with `x-`");
                     }
                     out.push(d);
                 }
-                Some(s @ J::Object(_)) => self.check(s, value, &child, out),
-                _ => {}
+                Additional::Schema(s) => self.check(s, value, &child, out),
+                Additional::Allowed => {}
             }
         }
     }
 
+    /// `oneOf`/`anyOf`. A value valid for any branch is accepted: compose-go's
+    /// schema has no overlapping `oneOf` branches that matter to users.
     fn alternatives(
         &self,
-        branches: &[J],
-        one: bool,
+        branches: &[usize],
         node: &Node,
-        path: &str,
+        path: &KeyPath<'_>,
         out: &mut Vec<Diagnostic>,
     ) {
         let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(branches.len());
-        for b in branches {
+        for &b in branches {
             let mut tmp = Vec::new();
             self.check(b, node, path, &mut tmp);
-            if tmp.is_empty() && !one {
+            if tmp.is_empty() {
                 return;
             }
             results.push(tmp);
         }
-        let passing = results.iter().filter(|r| r.is_empty()).count();
-        if passing == 1 || (passing > 1 && !one) {
-            return;
-        }
-        if passing > 1 {
-            // compose-go's schema has no overlapping branches that matter to users;
-            // a value valid for several alternatives is accepted.
-            return;
-        }
-        // No branch matched. Report the errors of the branches whose type fits,
-        // since that is the form the user was writing; else say which forms exist.
-        let fitting: Vec<usize> = branches
+        // No branch matched. The branches whose type fits are the form the user was
+        // writing: report the one with the fewest problems below this node; if none
+        // gets past the type, say which forms exist.
+        let here = path.to_string();
+        let best = branches
             .iter()
-            .enumerate()
-            .filter(|(_, b)| {
-                self.resolve(b)
-                    .get("type")
-                    .is_none_or(|t| type_matches(t, node))
+            .zip(results)
+            .filter(|(b, r)| {
+                self.types_of(**b).is_none_or(|t| type_matches(t, node))
+                    && r.iter().any(|d| d.path != here)
             })
-            .map(|(i, _)| i)
-            .collect();
-        if fitting.len() == 1 {
-            out.append(&mut results[fitting[0]]);
+            .map(|(_, r)| r)
+            .min_by_key(Vec::len);
+        if let Some(mut r) = best {
+            out.append(&mut r);
             return;
-        }
-        if let Some(best) = fitting.iter().min_by_key(|i| results[**i].len()) {
-            if !fitting.is_empty() && results[*best].iter().any(|d| d.path != path) {
-                out.append(&mut results[*best]);
-                return;
-            }
         }
         let forms: Vec<String> = branches
             .iter()
-            .filter_map(|b| self.resolve(b).get("type").map(describe_type))
+            .filter_map(|b| self.types_of(*b).map(describe_type))
             .collect();
         let msg = if forms.is_empty() {
             "does not match any allowed form".to_string()
@@ -338,6 +475,16 @@ impl Schema {
             format!("must be {}, not {}", dedup_join(forms), node.type_name())
         };
         out.push(Diagnostic::new(&node.span, path, msg));
+    }
+
+    /// The `type` of a schema, looking through a `$ref`.
+    fn types_of(&self, at: usize) -> Option<&Types> {
+        let c = &self.nodes[at];
+        match (&c.types, c.all_of.as_slice()) {
+            (Some(t), _) => Some(t),
+            (None, [only]) => self.nodes[*only].types.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -354,12 +501,8 @@ fn dedup_join(mut v: Vec<String>) -> String {
     v.join(" or ")
 }
 
-fn type_matches(t: &J, node: &Node) -> bool {
-    match t {
-        J::String(s) => one_type(s, node),
-        J::Array(a) => a.iter().filter_map(J::as_str).any(|s| one_type(s, node)),
-        _ => true,
-    }
+fn type_matches(t: &Types, node: &Node) -> bool {
+    t.names.iter().any(|s| one_type(s, node))
 }
 
 fn one_type(t: &str, node: &Node) -> bool {
@@ -380,7 +523,7 @@ fn one_type(t: &str, node: &Node) -> bool {
     }
 }
 
-fn describe_type(t: &J) -> String {
+fn describe_type(t: &Types) -> String {
     let word = |s: &str| match s {
         "object" => "a mapping",
         "array" => "a list",
@@ -391,16 +534,11 @@ fn describe_type(t: &J) -> String {
         "null" => "null",
         _ => "a value",
     };
-    match t {
-        J::String(s) => word(s).to_string(),
-        J::Array(a) => a
-            .iter()
-            .filter_map(J::as_str)
-            .map(word)
-            .collect::<Vec<_>>()
-            .join(" or "),
-        _ => "a value".to_string(),
-    }
+    t.names
+        .iter()
+        .map(|s| word(s))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 #[cfg(test)]
@@ -469,7 +607,8 @@ mod tests {
             }
         }
         let mut bad = Vec::new();
-        walk(&compose_spec().root, &known, false, &mut bad);
+        let root: J = serde_json::from_str(COMPOSE_SPEC_JSON).expect("json");
+        walk(&root, &known, false, &mut bad);
         assert!(bad.is_empty(), "unsupported schema keywords: {bad:?}");
     }
 

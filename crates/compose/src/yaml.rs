@@ -111,8 +111,9 @@ impl std::borrow::Borrow<str> for Key {
     }
 }
 
-/// A mapping in document order.
-pub type Mapping = IndexMap<Key, Node>;
+/// A mapping in document order. Hashed with foldhash: keys are short and
+/// looked up constantly, and SipHash was a tenth of the load time.
+pub type Mapping = IndexMap<Key, Node, foldhash::fast::RandomState>;
 
 /// The value of a node.
 #[derive(Clone, Debug, PartialEq)]
@@ -681,8 +682,8 @@ impl Builder {
         p: &mut Parser<std::str::Chars<'_>>,
         depth: usize,
     ) -> Result<Mapping, SyntaxError> {
-        let mut explicit: Vec<(Key, Node)> = Vec::new();
-        let mut merges: Vec<(usize, Node)> = Vec::new();
+        let mut explicit = Mapping::default();
+        let mut merges: Vec<Node> = Vec::new();
         loop {
             let (ev, kmark) = self.next(p)?;
             if ev == Event::MappingEnd {
@@ -694,87 +695,71 @@ impl Builder {
             let (vev, vmark) = self.next(p)?;
             let value = self.node(p, vev, vmark, depth + 1)?;
             if is_merge {
-                merges.push((explicit.len(), value));
+                merges.push(value);
                 continue;
             }
-            let name = match &key_node.value {
-                Value::Scalar(s) => s.text.clone(),
+            let name = match key_node.value {
+                Value::Scalar(s) => s.text,
                 _ => return Err(self.error(kmark, "mapping keys must be scalars")),
             };
-            if explicit.iter().any(|(k, _)| k.name == name) {
+            if explicit.contains_key(name.as_str()) {
                 return Err(self.error(
                     kmark,
                     format!("key `{name}` is defined twice in this mapping"),
                 ));
             }
-            explicit.push((
+            explicit.insert(
                 Key {
                     name,
                     span: key_node.span,
                 },
                 value,
-            ));
-        }
-        if merges.is_empty() {
-            return Ok(explicit.into_iter().collect());
+            );
         }
         // YAML merge key (https://yaml.org/type/merge.html): explicit keys win over
-        // merged ones; among merged mappings, the earlier one wins.
-        let mut out = Mapping::new();
-        let mut merges = merges.into_iter().peekable();
-        for (i, (k, v)) in explicit.iter().enumerate() {
-            while let Some((_, m)) = merges.next_if(|(at, _)| *at == i) {
-                self.merge_into(&mut out, &explicit, m)?;
-            }
-            out.insert(k.clone(), v.clone());
+        // merged ones; among merged mappings, the earlier one wins. Merged keys
+        // follow the explicit ones.
+        for m in merges {
+            merge_into(&mut explicit, m)?;
         }
-        for (_, m) in merges {
-            self.merge_into(&mut out, &explicit, m)?;
-        }
-        Ok(out)
+        Ok(explicit)
     }
+}
 
-    fn merge_into(
-        &self,
-        out: &mut Mapping,
-        explicit: &[(Key, Node)],
-        merged: Node,
-    ) -> Result<(), SyntaxError> {
-        let sources = match merged.value {
-            Value::Map(m) => vec![m],
-            Value::Seq(items) => {
-                let mut maps = Vec::new();
-                for it in items {
-                    match it.value {
-                        Value::Map(m) => maps.push(m),
-                        _ => {
-                            return Err(SyntaxError {
-                                span: it.span,
-                                message: "a merge key (`<<`) list may only hold mappings".into(),
-                            })
-                        }
+/// Adds the keys of a merged mapping (or list of mappings) that `out` lacks.
+fn merge_into(out: &mut Mapping, merged: Node) -> Result<(), SyntaxError> {
+    let sources = match merged.value {
+        Value::Map(m) => vec![m],
+        Value::Seq(items) => {
+            let mut maps = Vec::with_capacity(items.len());
+            for it in items {
+                match it.value {
+                    Value::Map(m) => maps.push(m),
+                    _ => {
+                        return Err(SyntaxError {
+                            span: it.span,
+                            message: "a merge key (`<<`) list may only hold mappings".into(),
+                        })
                     }
                 }
-                maps
             }
-            _ => {
-                return Err(SyntaxError {
-                    span: merged.span,
-                    message: "a merge key (`<<`) needs a mapping or a list of mappings".into(),
-                })
-            }
-        };
-        for src in sources {
-            for (k, v) in src {
-                if !out.contains_key(k.name.as_str())
-                    && !explicit.iter().any(|(e, _)| e.name == k.name)
-                {
-                    out.insert(k, v);
-                }
+            maps
+        }
+        _ => {
+            return Err(SyntaxError {
+                span: merged.span,
+                message: "a merge key (`<<`) needs a mapping or a list of mappings".into(),
+            })
+        }
+    };
+    for src in sources {
+        for (k, v) in src {
+            if !out.contains_key(k.name.as_str()) {
+                out.insert(k, v);
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -45,3 +45,17 @@ pub fn error_in(dir: &str, files: &[&str], env: &[(&str, &str)]) -> String {
         Err(e) => e.to_string(),
     }
 }
+
+/// The absolute path of a corpus entry, as the loader prints it.
+pub fn corpus_path(rel: &str) -> String {
+    corpus().join(rel).display().to_string()
+}
+
+/// The first service of a project (as JSON) that has `key`.
+pub fn service_with(project: &serde_json::Value, key: &str) -> serde_json::Value {
+    project["services"]
+        .as_object()
+        .and_then(|m| m.values().find(|s| s.get(key).is_some()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no service has `{key}`"))
+}
