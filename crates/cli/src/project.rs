@@ -31,6 +31,7 @@ pub fn options(args: &ProjectArgs) -> Result<Options> {
         services: Vec::new(),
         environment: std::env::vars().collect(),
         skip_consistency: false,
+        remote_loaders: Vec::new(),
     })
 }
 

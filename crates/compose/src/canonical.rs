@@ -80,6 +80,14 @@ fn insert(map: &mut Mapping, key: &str, value: Node) {
 
 /// Lexically normalised absolute path (`..` and `.` removed), as compose-go does.
 pub fn absolute(base: &Path, p: &str, home: Option<&str>) -> String {
+    // A Windows absolute path (`C:\\x`, `C:/x`) is kept as written (compose-go does the same).
+    if p.len() >= 3
+        && p.as_bytes()[0].is_ascii_alphabetic()
+        && p.as_bytes()[1] == b':'
+        && matches!(p.as_bytes()[2], b'\\' | b'/')
+    {
+        return p.to_string();
+    }
     let expanded: PathBuf = if p == "~" {
         PathBuf::from(home.unwrap_or("~"))
     } else if let (Some(rest), Some(h)) = (p.strip_prefix("~/"), home) {
@@ -102,6 +110,25 @@ pub fn absolute(base: &Path, p: &str, home: Option<&str>) -> String {
 
 fn is_remote_context(s: &str) -> bool {
     s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
+}
+
+/// True for a reference to a compose file that is not a local path: a URL
+/// (`oci://…`, `https://…`), `git@host:repo`, or any `scheme:rest` whose
+/// scheme is two characters or more (`C:\x` is a Windows drive, not a scheme).
+pub fn is_remote_reference(s: &str) -> bool {
+    if is_remote_context(s) {
+        return true;
+    }
+    match s.split_once(':') {
+        Some((scheme, _)) => {
+            scheme.len() >= 2
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+        }
+        None => false,
+    }
 }
 
 fn make_path(node: &mut Node, cx: &Context<'_>) {
@@ -421,7 +448,11 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
             *n = keyed(&span, vec![("service", n.clone())]);
         }
         if let Some(m) = n.as_map_mut() {
-            with_mut(m, "file", |f| make_path(f, cx));
+            with_mut(m, "file", |f| {
+                if !f.as_str().is_some_and(is_remote_reference) {
+                    make_path(f, cx);
+                }
+            });
         }
     }
     for key in ["mem_limit", "memswap_limit", "mem_reservation", "shm_size"] {
@@ -1044,6 +1075,27 @@ mod tests {
         assert_eq!(s["extra_hosts"], serde_json::json!(["a=::1", "b=1.2.3.4"]));
         assert_eq!(s["secrets"][0]["mode"], "0440");
         assert_eq!(s["sysctls"]["net.core.somaxconn"], "1024");
+    }
+
+    #[test]
+    fn remote_references_are_told_from_paths() {
+        for r in [
+            "oci://docker.io/x/y:1",
+            "git@github.com:a/b.git",
+            "https://h/x.yaml",
+            "remote:compose.yaml",
+        ] {
+            assert!(is_remote_reference(r), "{r}");
+        }
+        for p in [
+            "./x.yaml",
+            "/abs/x.yaml",
+            "x.yaml",
+            "C:\\x\\y.yaml",
+            "../a:b",
+        ] {
+            assert!(!is_remote_reference(p), "{p}");
+        }
     }
 
     #[test]

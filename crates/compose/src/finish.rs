@@ -77,6 +77,7 @@ pub(crate) fn project(
     for (k, svc) in services.iter_mut() {
         let path = join("services", &k.name);
         environment(svc, &env, &path, &mut loader.diags);
+        labels(svc, &path, &mut loader.diags);
         implicit_dependencies(svc);
         let uses_default = svc.get("network_mode").is_none() && svc.get("networks").is_none();
         if uses_default {
@@ -245,36 +246,6 @@ fn environment(
         .unwrap_or_default();
     let mut result: IndexMap<String, Option<String>> = IndexMap::new();
     for (file, required, span) in &files {
-        let p = Path::new(file);
-        if !p.is_file() {
-            if *required || p.is_dir() {
-                let what = if p.is_dir() {
-                    "is a directory"
-                } else {
-                    "not found"
-                };
-                diags.push(
-                    Diagnostic::new(
-                        span,
-                        join(path, "env_file"),
-                        format!("env file {file} {what}"),
-                    )
-                    .hint("create it, or mark it `required: false`"),
-                );
-            }
-            continue;
-        }
-        let text = match std::fs::read_to_string(p) {
-            Ok(t) => t,
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    span,
-                    join(path, "env_file"),
-                    format!("cannot read env file {file}: {e}"),
-                ));
-                continue;
-            }
-        };
         // Interpolation inside an env_file: the project environment first, then the
         // service's own `environment`, then earlier values (compose-go types/project.go).
         let earlier: IndexMap<String, Option<String>> = result.clone();
@@ -284,13 +255,20 @@ fn environment(
                 .or_else(|| own.get(k).and_then(Node::as_str).map(str::to_string))
         };
         let fallback = |k: &str| earlier.get(k).cloned().flatten();
-        match dotenv::parse_with_fallback(&text, &lookup, &fallback) {
-            Ok(values) => result.extend(values.into_iter().map(|(k, v)| (k, Some(v)))),
-            Err(e) => diags.push(Diagnostic::new(
+        let at = join(path, "env_file");
+        if let Some(values) = read_kv_file(
+            &KvFile {
+                kind: "env file",
+                path: file,
+                required: *required,
                 span,
-                join(path, "env_file"),
-                format!("{file}:{}: {}", e.line, e.message),
-            )),
+                at: &at,
+            },
+            &lookup,
+            &fallback,
+            diags,
+        ) {
+            result.extend(values.into_iter().map(|(k, v)| (k, Some(v))));
         }
     }
     for (k, v) in &own {
@@ -346,6 +324,117 @@ fn environment(
             Node::map(map, span),
         );
     }
+}
+
+/// An `env_file` or `label_file` entry, with where it is written.
+struct KvFile<'a> {
+    /// `env file` or `label file`, for messages.
+    kind: &'a str,
+    path: &'a str,
+    required: bool,
+    span: &'a Span,
+    at: &'a str,
+}
+
+/// Reads one `env_file` or `label_file` (the dotenv format); a missing file is
+/// a problem only when it is required.
+fn read_kv_file(
+    f: &KvFile<'_>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    fallback: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<IndexMap<String, String>> {
+    let (kind, file) = (f.kind, f.path);
+    let p = Path::new(file);
+    if p.is_dir() || (f.required && !p.exists()) {
+        let what = if p.is_dir() {
+            "is a directory"
+        } else {
+            "not found"
+        };
+        diags.push(
+            Diagnostic::new(f.span, f.at, format!("{kind} {file} {what}"))
+                .hint("create it, or mark it `required: false`"),
+        );
+        return None;
+    }
+    let text = match std::fs::read_to_string(p) {
+        Ok(t) => t,
+        Err(_) if !f.required => return None,
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                f.span,
+                f.at,
+                format!("cannot read {kind} {file}: {e}"),
+            ));
+            return None;
+        }
+    };
+    match dotenv::parse_with_fallback(&text, lookup, fallback) {
+        Ok(values) => Some(values),
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                f.span,
+                f.at,
+                format!("{file}:{}: {}", e.line, e.message),
+            ));
+            None
+        }
+    }
+}
+
+/// Folds `label_file` into `labels`: later files win, inline labels win over files.
+fn labels(svc: &mut Node, path: &str, diags: &mut Vec<Diagnostic>) {
+    let Some(m) = svc.as_map_mut() else { return };
+    let Some(files) = m.get("label_file").and_then(Node::as_seq).cloned() else {
+        return;
+    };
+    let mut result: IndexMap<String, String> = IndexMap::new();
+    let none = |_: &str| None;
+    for f in files.iter().filter(|f| f.as_str().is_some()) {
+        let at = join(path, "label_file");
+        if let Some(values) = read_kv_file(
+            &KvFile {
+                kind: "label file",
+                path: f.as_str().unwrap_or_default(),
+                required: true,
+                span: &f.span,
+                at: &at,
+            },
+            &none,
+            &none,
+            diags,
+        ) {
+            result.extend(values);
+        }
+    }
+    let span = svc.span.clone();
+    let Some(m) = svc.as_map_mut() else { return };
+    let own = m
+        .get("labels")
+        .and_then(Node::as_map)
+        .cloned()
+        .unwrap_or_default();
+    let mut merged: Mapping = result
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                Key {
+                    name: k,
+                    span: span.clone(),
+                },
+                Node::str(v, span.clone()),
+            )
+        })
+        .collect();
+    merged.extend(own);
+    m.insert(
+        Key {
+            name: "labels".into(),
+            span: span.clone(),
+        },
+        Node::map(merged, span),
+    );
 }
 
 /// `links`, `volumes_from` and `network_mode: service:x` imply a dependency (compose-go `normalize.go`).

@@ -38,7 +38,7 @@ pub mod yaml;
 
 pub use diag::Diagnostic;
 pub use finish::{find_cycle, project_cycle};
-pub use load::{discover, load, Loaded, Options, FILE_NAMES};
+pub use load::{discover, load, Loaded, Options, RemoteLoader, FILE_NAMES};
 pub use model::{
     Build, Dependency, Healthcheck, Mount, Port, Project, ProjectName, Resource, Service,
 };

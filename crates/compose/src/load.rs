@@ -59,6 +59,19 @@ pub struct Options {
     /// Skip the consistency checks (undefined references, cycles), as
     /// compose-go's `SkipConsistencyCheck` does: for loading fragments.
     pub skip_consistency: bool,
+    /// Loaders for remote `include` paths and `extends.file` references
+    /// (`oci://…`, git URLs); none are built in yet.
+    pub remote_loaders: Vec<Arc<dyn RemoteLoader>>,
+}
+
+/// Fetches a remote compose file (an `include` path or `extends.file` such as
+/// `oci://…` or a git URL) and says where its local copy is. Paths inside it
+/// are then relative to that copy's directory.
+pub trait RemoteLoader: std::fmt::Debug + Send + Sync {
+    /// True when this loader handles `reference`.
+    fn accepts(&self, reference: &str) -> bool;
+    /// The local path of the referenced file, or why it cannot be had.
+    fn load(&self, reference: &str) -> std::result::Result<PathBuf, String>;
 }
 
 /// A loaded project and what the user should be told about it.
@@ -458,21 +471,24 @@ impl Loader<'_> {
                     .unwrap_or_default(),
                 None => Vec::new(),
             };
-            let Some((first, _)) = paths.first() else {
+            if paths.is_empty() {
                 self.diags.push(Diagnostic::new(
                     &entry.span,
                     path,
                     "an include needs a `path`",
                 ));
                 continue;
-            };
-            let files: Vec<PathBuf> = paths
+            }
+            let Some(files) = paths
                 .iter()
-                .map(|(p, _)| PathBuf::from(absolute(base_dir, p, None)))
-                .collect();
+                .map(|(p, span)| self.locate(p, base_dir, span, &path))
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
             let inc_dir = match entry.get("project_directory").and_then(Node::as_str) {
                 Some(d) => PathBuf::from(absolute(base_dir, d, None)),
-                None => dir_of(&PathBuf::from(absolute(base_dir, first, None))),
+                None => dir_of(&files[0]),
             };
             // The include's env_file (default: its project's .env) under the including environment.
             let env_files: Vec<PathBuf> = match entry.get("env_file") {
@@ -596,7 +612,12 @@ impl Loader<'_> {
         let (base_file, base_services) = match ext.get("file").and_then(Node::as_str) {
             None => (file.to_path_buf(), services.clone()),
             Some(f) => {
-                let f = PathBuf::from(f);
+                let f = self.locate(
+                    f,
+                    file.parent().unwrap_or(Path::new("/")),
+                    &ext.span,
+                    &join(&path, "extends.file"),
+                )?;
                 let doc = self.load_extended_file(&f, &ext, &path, env)?;
                 let s = doc
                     .get("services")
@@ -650,6 +671,43 @@ impl Loader<'_> {
         };
         // Paths in an extended file are relative to that file (compose-go: ResolvePaths per file).
         self.load_referenced(f, &at, &dir_of(f), env)
+    }
+
+    /// The local file a reference names: a path relative to `base_dir`, or a
+    /// remote reference fetched by one of [`Options::remote_loaders`].
+    fn locate(
+        &mut self,
+        reference: &str,
+        base_dir: &Path,
+        at: &Span,
+        path: &str,
+    ) -> Option<PathBuf> {
+        if !canonical::is_remote_reference(reference) {
+            return Some(PathBuf::from(absolute(base_dir, reference, None)));
+        }
+        let Some(loader) = self
+            .opts
+            .remote_loaders
+            .iter()
+            .find(|l| l.accepts(reference))
+        else {
+            self.diags.push(
+                Diagnostic::new(at, path, format!("cannot load the remote compose file `{reference}`: hb does not fetch remote compose files yet"))
+                    .hint("download it and name the local copy instead"),
+            );
+            return None;
+        };
+        match loader.load(reference) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.diags.push(Diagnostic::new(
+                    at,
+                    path,
+                    format!("cannot load `{reference}`: {e}"),
+                ));
+                None
+            }
+        }
     }
 
     /// Loads a file another one refers to (`include`, `extends.file`) through stage 2,

@@ -89,6 +89,114 @@ fn item_05_environment_precedence_and_env_file_order() {
 }
 
 #[test]
+fn item_06_labels_and_label_files() {
+    let l = &full_example()["services"]["foo"]["labels"];
+    assert_eq!(l["FOO"], "foo_from_label_file");
+    assert_eq!(l["BAR"], "bar_from_label_file_2");
+    assert_eq!(l["LABEL.WITH.DOT"], "ok");
+    assert_eq!(l["com.example.description"], "Accounting webapp");
+    assert_eq!(l["com.example.number"], "42");
+    assert_eq!(l["com.example.empty-label"], "");
+    assert_eq!(
+        full_example()["services"]["foo"]["annotations"],
+        json!({"com.example.foo": "bar"})
+    );
+}
+
+#[test]
+fn item_07_ports_expand_to_one_entry_per_port() {
+    let ports = full_example()["services"]["foo"]["ports"]
+        .as_array()
+        .cloned()
+        .expect("ports");
+    // EXPECTED.md says 25, but the seven entries of the fixture expand to
+    // 1 + 5 + 1 + 2 + 1 + 1 + 11 = 22.
+    assert_eq!(ports.len(), 22);
+    assert!(ports
+        .iter()
+        .all(|p| p["mode"] == "ingress" && p["protocol"] == "tcp"));
+    assert_eq!(
+        ports[0],
+        json!({"mode": "ingress", "target": 3000, "protocol": "tcp"})
+    );
+    let unpublished: Vec<_> = ports
+        .iter()
+        .filter(|p| p.get("published").is_none())
+        .map(|p| p["target"].clone())
+        .collect();
+    assert_eq!(
+        unpublished,
+        vec![
+            json!(3000),
+            json!(3001),
+            json!(3002),
+            json!(3003),
+            json!(3004),
+            json!(3005)
+        ]
+    );
+    assert!(ports.contains(
+        &json!({"mode": "ingress", "target": 8081, "published": "9091", "protocol": "tcp"})
+    ));
+    assert_eq!(
+        ports
+            .iter()
+            .filter(|p| p.get("host_ip") == Some(&json!("127.0.0.1")))
+            .count(),
+        12
+    );
+}
+
+#[test]
+fn item_08_expose_is_a_list_of_strings() {
+    assert_eq!(
+        full_example()["services"]["foo"]["expose"],
+        json!(["3000", "8000"])
+    );
+}
+
+#[test]
+fn item_09_volume_short_syntax() {
+    let v = full_example()["services"]["foo"]["volumes"]
+        .as_array()
+        .cloned()
+        .expect("volumes");
+    let by_target = |t: &str| {
+        v.iter()
+            .find(|m| m["target"] == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no mount at {t}"))
+    };
+    assert_eq!(
+        by_target("/var/lib/anonymous"),
+        json!({"type": "volume", "target": "/var/lib/anonymous", "volume": {}})
+    );
+    assert_eq!(
+        by_target("/var/lib/data")["bind"],
+        json!({"create_host_path": true})
+    );
+    assert_eq!(by_target("/code")["source"], loader_dir());
+    assert_eq!(
+        by_target("/var/www/html")["source"],
+        format!("{}/static", loader_dir())
+    );
+    let configs = by_target("/etc/configs");
+    assert_eq!(
+        (configs["source"].as_str(), configs["read_only"].as_bool()),
+        (Some("/home/test/configs"), Some(true))
+    );
+    assert_eq!(by_target("/var/lib/volume")["type"], "volume");
+    let opt = by_target("/opt/cached");
+    assert_eq!(opt["source"], format!("{}/opt", loader_dir()));
+    assert_eq!(opt["consistency"], "cached");
+    assert!(
+        opt.get("bind").is_none(),
+        "the long form does not get create_host_path"
+    );
+    assert_eq!(by_target("/opt/tmpfs")["tmpfs"]["size"], 10000);
+}
+
+#[test]
 fn item_10_sizes_and_octal_modes() {
     let foo = &full_example()["services"]["foo"];
     assert_eq!(foo["deploy"]["resources"]["limits"]["memory"], 52_428_800);
@@ -205,6 +313,18 @@ fn item_18_extends_another_file() {
 }
 
 #[test]
+fn item_19_a_url_build_context_is_not_a_path() {
+    let p = json_in(
+        "compose-go/loader/testdata",
+        &["compose-test-extends-with-context-url.yaml"],
+        &[],
+    );
+    let b = &p["services"]["importer-with-https-url"]["build"];
+    assert_eq!(b["context"], "https://github.com/docker/compose.git");
+    assert_eq!(b["dockerfile"], "Dockerfile");
+}
+
+#[test]
 fn item_20_obsolete_version_and_string_build() {
     let loaded = load_in(
         "compose-go/loader/testdata",
@@ -294,6 +414,17 @@ fn item_24_override_tag_on_an_included_service() {
 }
 
 #[test]
+fn item_25_included_paths_are_relative_to_the_included_file() {
+    // compose-go's test turns path resolution off and sees "."; hb always resolves,
+    // so "." is the included file's directory.
+    let p = json_in("compose-go/loader/testdata/include", &["compose.yaml"], &[]);
+    let s = &p["services"]["included"];
+    let dir = corpus_path("compose-go/loader/testdata/include");
+    assert_eq!(s["build"]["context"], dir);
+    assert_eq!(s["volumes"][0]["source"], dir);
+}
+
+#[test]
 fn item_26_include_project_directory() {
     let p = json_in(
         "compose-go/loader/testdata",
@@ -308,9 +439,32 @@ fn item_26_include_project_directory() {
 }
 
 #[test]
+fn item_27_extends_inside_an_included_file() {
+    let p = json_in(
+        "compose-go/loader/testdata/combined",
+        &["compose.yaml"],
+        &[],
+    );
+    assert!(
+        p["services"].as_object().is_some_and(|m| !m.is_empty()),
+        "{p}"
+    );
+}
+
+#[test]
 fn item_28_extends_chains_and_keeps_own_keys() {
-    let root = "services:\n  a:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: base}\n    hostname: mine\n  b:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: another}\n  p:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: with-port}\n  u:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: withUlimits}\n";
+    let root = "services:\n  a:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: base}\n    hostname: mine\n  b:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: another}\n  p:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: with-port}\n  u:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: withUlimits}\n  w:\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: with-build}\n  n:\n    image: x\n    extends: {file: $CORPUS/compose-go/loader/testdata/extends/base.yaml, service: nil}\ninclude:\n  - $CORPUS/compose-go/loader/testdata/extends/nested.yaml\n";
     let p = load_inline(root, &[]).expect("loads");
+    // A build context resolves relative to the file that declares it (sibling.yaml).
+    assert_eq!(
+        p["services"]["w"]["build"]["context"],
+        corpus_path("compose-go/loader/testdata/extends")
+    );
+    assert_eq!(
+        p["services"]["with-build"]["build"]["context"],
+        corpus_path("compose-go/loader/testdata/extends")
+    );
+    assert_eq!(p["services"]["n"]["image"], "x");
     assert_eq!(p["services"]["a"]["hostname"], "mine");
     assert!(p["services"]["b"].get("image").is_some());
     assert_eq!(p["services"]["p"]["ports"][0]["target"], 8000);
@@ -367,6 +521,56 @@ fn item_32_extended_file_is_interpolated_with_the_project_env() {
     assert_eq!(p["services"]["test"]["volumes"][0]["source"], "/dev/null");
 }
 
+/// compose-go's test-only resource loader: `remote:<path>` is `testdata/remote/<path>`.
+#[derive(Debug)]
+struct RemoteFixtures;
+
+impl hb_compose::RemoteLoader for RemoteFixtures {
+    fn accepts(&self, reference: &str) -> bool {
+        reference.starts_with("remote:")
+    }
+    fn load(&self, reference: &str) -> Result<PathBuf, String> {
+        let path = corpus()
+            .join("compose-go/loader/testdata/remote")
+            .join(reference.trim_start_matches("remote:"));
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("{} does not exist", path.display()))
+        }
+    }
+}
+
+fn load_remote(yaml: &str) -> Result<serde_json::Value, String> {
+    let (dir, _) = inline_root(yaml);
+    let mut opts = options(dir.path(), &["compose.yaml"], &[]);
+    opts.remote_loaders = vec![std::sync::Arc::new(RemoteFixtures)];
+    let loaded = load(&opts).map_err(|e| e.to_string())?;
+    Ok(serde_json::to_value(&loaded.project).expect("json"))
+}
+
+#[test]
+fn item_33_remote_resources_through_a_loader_hook() {
+    let p = load_remote("include:\n  - remote:compose.yaml\n").expect("loads");
+    let foo = &p["services"]["foo"];
+    assert_eq!(foo["environment"]["FOO"], "BAR");
+    assert_eq!(
+        foo["volumes"][0]["source"],
+        corpus_path("compose-go/loader/testdata/remote")
+    );
+    let p = load_remote("include:\n  - remote:nested/compose.yaml\n").expect("loads");
+    assert_eq!(p["services"]["foo"]["image"], "bar");
+    let e = load_remote("include:\n  - remote:cycle/compose.yaml\n").expect_err("a cycle");
+    assert!(e.contains("circular reference"), "{e}");
+    let e = load_remote("include:\n  - remote:unavailable.yaml\n").expect_err("missing");
+    assert!(e.contains("does not exist"), "{e}");
+    let e = load_inline("include:\n  - remote:compose.yaml\n", &[]).expect_err("no loader");
+    assert!(
+        e.contains("hb does not fetch remote compose files yet"),
+        "{e}"
+    );
+}
+
 #[test]
 fn item_34_project_name_rules() {
     let l = load_in("compose-go/cli/testdata/simple", &["compose.yaml"], &[]).expect("loads");
@@ -408,6 +612,25 @@ fn item_34_project_name_rules() {
     // compose-go's test loads this without `.env` and gets the directory name; hb,
     // like `docker compose`, always reads `.env`, which sets COMPOSE_PROJECT_NAME here.
     assert_eq!(l.project.name.as_str(), "my_project_from_dot_env");
+}
+
+#[test]
+fn item_41_windows_paths_are_kept() {
+    let p = json_in(
+        "compose-go/cli/testdata/simple",
+        &["compose-with-paths.yaml"],
+        &[],
+    );
+    let v = &p["services"]["test"]["volumes"];
+    assert_eq!(v[0]["source"], "C:\\docker\\project");
+    assert_eq!(
+        v[1]["source"],
+        corpus_path("compose-go/cli/testdata/simple/relative")
+    );
+    assert_eq!(
+        v[2]["source"],
+        corpus_path("compose-go/cli/testdata/simple/relative2")
+    );
 }
 
 #[test]
@@ -556,6 +779,10 @@ fn items_42_to_50_dotenv_fixtures() {
         dotenv::parse(&fixture("utf8-bom.env"), &none).expect("bom"),
         plain
     );
+    // Item 51: a `KEY:VALUE` file is not the dotenv format; its lines are bare keys
+    // no environment knows, so nothing is read from it.
+    let custom = dotenv::parse(&fixture("custom.format"), &none).expect("custom");
+    assert!(custom.is_empty(), "{custom:?}");
     let special = dotenv::parse(&fixture("special.env"), &none).expect("special");
     assert!(special.contains_key("VAR.WITH.DOTS") && special.contains_key("VAR-WITH-DASHES"));
 }
