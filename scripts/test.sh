@@ -9,6 +9,17 @@ cd "$(dirname "$0")/.."
 ensure_rust
 if [ "$(id -u)" = 0 ]; then
   cgroup_fixup
+  # The fixtures: a real registry and images made by independent tools.
+  apt_install docker-registry apache2-utils umoci skopeo debootstrap busybox-static jq curl openssl python3 zstd
+  tests/fixtures/images.sh build
+  registries=$(mktemp -d /tmp/hb-test-registry.XXXXXX)
+  trap 'tests/fixtures/registry.sh stop "$registries"; rm -rf "$registries"' EXIT
+  tests/fixtures/registry.sh start "$registries" >/dev/null
+  tests/fixtures/images.sh push "$registries/env"
+  set -a
+  # shellcheck disable=SC1091
+  . "$registries/env"
+  set +a
 fi
 
 if have_lint_tools; then

@@ -45,6 +45,101 @@ pub enum Command {
     Graph(GraphArgs),
     /// Detect the project type and write a compose.yaml for it
     Init(InitArgs),
+    /// Pull images: the ones named, or every service image of the project
+    Pull(PullArgs),
+    /// List stored images
+    Images(ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Store credentials for a registry (where Docker keeps them)
+    Login(LoginArgs),
+    /// Remove stored credentials for a registry
+    Logout(LogoutArgs),
+}
+
+/// `hb pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Images to pull (default: the project's service images)
+    pub images: Vec<String>,
+    /// Platform to pull for, as os/arch[/variant] (default: this machine's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print only the pulled image names and digests
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `hb images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only manifest digests
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Output formats of listings.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    /// An aligned table
+    Table,
+    /// JSON
+    Json,
+}
+
+/// `hb image ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List stored images
+    Ls(ImagesArgs),
+    /// Pull images
+    Pull(PullArgs),
+    /// Show an image's record, manifest and config as JSON
+    Inspect {
+        /// Image names or digests
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove image names (their layers stay until pruned)
+    Rm {
+        /// Image names or digests
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Write an image's flattened root filesystem to a directory
+    Unpack {
+        /// Image name or digest
+        image: String,
+        /// Destination directory (created; must be empty)
+        dir: PathBuf,
+    },
+}
+
+/// `hb login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000
+    pub registry: String,
+    /// User name
+    #[arg(short, long)]
+    pub username: String,
+    /// Password (prefer --password-stdin; `-p` is the project name, as in `docker compose`)
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `hb logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry host
+    pub registry: String,
 }
 
 /// `hb config`.
@@ -110,4 +205,15 @@ pub struct InitArgs {
     /// Print the file instead of writing it
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_argument_grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -4,11 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ImageCommand};
 
 mod config;
 mod graph;
+mod images;
 mod init;
+mod login;
+mod pull;
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -16,6 +19,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config(a) => config::run(&cli.project, &a),
         Command::Graph(a) => graph::run(&cli.project, &a),
         Command::Init(a) => init::run(&a),
+        Command::Pull(a) => pull::run(&cli.project, &a),
+        Command::Images(a) => images::list(&a),
+        Command::Image(ImageCommand::Ls(a)) => images::list(&a),
+        Command::Image(ImageCommand::Pull(a)) => pull::run(&cli.project, &a),
+        Command::Image(ImageCommand::Inspect { images }) => images::inspect(&images),
+        Command::Image(ImageCommand::Rm { images }) => images::remove(&images),
+        Command::Image(ImageCommand::Unpack { image, dir }) => images::unpack(&image, &dir),
+        Command::Login(a) => login::login(&a),
+        Command::Logout(a) => login::logout(&a),
     }
 }
 

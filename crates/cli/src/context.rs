@@ -1,0 +1,85 @@
+//! Where hb keeps things and how it reaches registries: `$HB_ROOT`, `$HB_CONFIG`,
+//! Docker's credential file, the image store and the registry client.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hb_image::auth::{docker_config_path, RegistryConfig};
+use hb_image::registry::{Client, Retry};
+use hb_image::{Puller, Store};
+
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+fn home() -> PathBuf {
+    env("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// `$HB_ROOT`: `/var/lib/hb` for root, else `$XDG_DATA_HOME/hb`.
+pub fn hb_root() -> PathBuf {
+    if let Some(r) = env("HB_ROOT") {
+        return PathBuf::from(r);
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        PathBuf::from("/var/lib/hb")
+    } else {
+        env("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home().join(".local/share"))
+            .join("hb")
+    }
+}
+
+/// hb's config file: `$HB_CONFIG`, else `~/.config/hb/config.toml`.
+pub fn config_path() -> PathBuf {
+    env("HB_CONFIG").map(PathBuf::from).unwrap_or_else(|| {
+        env("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home().join(".config"))
+            .join("hb/config.toml")
+    })
+}
+
+/// Docker's `config.json`, where credentials live.
+pub fn docker_config() -> Option<PathBuf> {
+    docker_config_path(&|k| std::env::var(k).ok())
+}
+
+/// The image store.
+pub fn store() -> Result<Arc<Store>> {
+    let root = hb_root();
+    Ok(Arc::new(Store::open(&root).with_context(|| {
+        format!("cannot open the image store in {}", root.display())
+    })?))
+}
+
+/// The registry client.
+pub fn client() -> Result<Arc<Client>> {
+    let config = RegistryConfig::load(&config_path())?;
+    Ok(Arc::new(Client::new(
+        config,
+        docker_config(),
+        Retry::default(),
+    )?))
+}
+
+/// A puller over the store and the client.
+pub fn puller() -> Result<Puller> {
+    Ok(Puller {
+        client: client()?,
+        store: store()?,
+        retry: Retry::default(),
+    })
+}
+
+/// A runtime for the commands that talk to the network.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,372 @@
+//! The content store under `$HB_ROOT`:
+//!
+//! ```text
+//! blobs/sha256/<hex>     manifests, configs, compressed layers — by digest
+//! layers/sha256/<hex>/   each layer unpacked once (by diff-id), shared read-only
+//! tmp/                   downloads and unpacks in progress
+//! state.db               SQLite (WAL): table `images` (name → manifest, config)
+//! ```
+//!
+//! Everything lands under a temporary name, is verified, then renamed, so a
+//! crash never leaves a corrupt blob or a half-unpacked layer where a reader
+//! would take it for a complete one.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::image::{Digest, ImageManifest};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::config::ImageConfig;
+use crate::registry::sha256_digest;
+use crate::{Error, Result};
+
+/// An image the store knows by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageRecord {
+    /// `registry/repository:tag`.
+    pub name: String,
+    /// Digest of the (platform) manifest.
+    pub manifest: String,
+    /// Digest of the config blob.
+    pub config: String,
+    /// Digest of the index or manifest list the manifest was chosen from, if any.
+    pub index: Option<String>,
+    /// Sum of the compressed layer sizes.
+    pub size: u64,
+    /// Seconds since the epoch when it was stored.
+    pub stored: i64,
+}
+
+/// An image with its manifest and config read.
+#[derive(Debug, Clone)]
+pub struct LocalImage {
+    /// The record.
+    pub record: ImageRecord,
+    /// The manifest.
+    pub manifest: ImageManifest,
+    /// The config.
+    pub config: ImageConfig,
+    /// Unpacked layer directories, lowest first.
+    pub layers: Vec<PathBuf>,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    db: Mutex<Connection>,
+    counter: AtomicU64,
+}
+
+/// An exclusive lock on one layer, held while it is downloaded and unpacked.
+pub struct LayerLock(#[allow(dead_code)] Flock<fs::File>);
+
+fn hex_of(d: &Digest) -> &str {
+    d.digest()
+}
+
+impl Store {
+    /// Opens (creating) the store at `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        for dir in ["blobs/sha256", "layers/sha256", "tmp"] {
+            let p = root.join(dir);
+            fs::create_dir_all(&p).map_err(|source| Error::Io { path: p, source })?;
+        }
+        let db_path = root.join("state.db");
+        let db_err = |source| Error::Db {
+            path: db_path.clone(),
+            source,
+        };
+        let db = Connection::open(&db_path).map_err(db_err)?;
+        db.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db_err)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS images (
+                name TEXT PRIMARY KEY,
+                manifest TEXT NOT NULL,
+                config TEXT NOT NULL,
+                index_digest TEXT,
+                size INTEGER NOT NULL,
+                stored INTEGER NOT NULL
+            );",
+        )
+        .map_err(db_err)?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            db: Mutex::new(db),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The store's root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(hex_of(d))
+    }
+
+    /// Where a layer is unpacked (by diff-id).
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join("layers/sha256").join(hex_of(diff_id))
+    }
+
+    /// A fresh temporary path under `tmp/`.
+    pub fn temp_path(&self, what: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.root
+            .join("tmp")
+            .join(format!("{what}-{}-{n}", std::process::id()))
+    }
+
+    /// True if the blob is stored.
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// Reads a blob.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        let p = self.blob_path(d);
+        fs::read(&p).map_err(|source| Error::Io { path: p, source })
+    }
+
+    /// Stores bytes as a blob after checking they have digest `d`.
+    pub fn put_blob(&self, d: &Digest, bytes: &[u8]) -> Result<()> {
+        let actual = sha256_digest(bytes);
+        if &actual != d {
+            return Err(Error::DigestMismatch {
+                url: "local blob".into(),
+                expected: d.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        if self.has_blob(d) {
+            return Ok(());
+        }
+        let tmp = self.temp_path("blob");
+        let io = |source| Error::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut f = fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        self.commit_blob(&tmp, d)
+    }
+
+    /// Moves a verified temporary file into place as blob `d`.
+    pub fn commit_blob(&self, tmp: &Path, d: &Digest) -> Result<()> {
+        let dest = self.blob_path(d);
+        fs::rename(tmp, &dest).map_err(|source| Error::Io { path: dest, source })
+    }
+
+    /// True if the layer is unpacked.
+    pub fn has_layer(&self, diff_id: &Digest) -> bool {
+        self.layer_dir(diff_id).is_dir()
+    }
+
+    /// Takes the lock for one layer, so two pulls (in this process or another)
+    /// download and unpack it once.
+    pub fn lock_layer(&self, diff_id: &Digest) -> Result<LayerLock> {
+        let p = self
+            .root
+            .join("layers/sha256")
+            .join(format!("{}.lock", hex_of(diff_id)));
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            })?;
+        Flock::lock(f, FlockArg::LockExclusive)
+            .map(LayerLock)
+            .map_err(|(_, e)| Error::Io {
+                path: p,
+                source: e.into(),
+            })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn db_err(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        move |source| Error::Db {
+            path: self.root.join("state.db"),
+            source,
+        }
+    }
+
+    /// Records (or replaces) an image name.
+    pub fn record(&self, r: &ImageRecord) -> Result<()> {
+        self.db()
+            .execute(
+                "INSERT INTO images (name, manifest, config, index_digest, size, stored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(name) DO UPDATE SET manifest = ?2, config = ?3, index_digest = ?4, size = ?5, stored = ?6",
+                params![r.name, r.manifest, r.config, r.index, r.size as i64, r.stored],
+            )
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Every image, by name.
+    pub fn list(&self) -> Result<Vec<ImageRecord>> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT name, manifest, config, index_digest, size, stored FROM images ORDER BY name").map_err(self.db_err())?;
+        let rows = stmt.query_map([], row_to_record).map_err(self.db_err())?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.db_err())
+    }
+
+    /// An image by name (as given, or normalised) or by manifest digest (a unique prefix is enough).
+    pub fn find(&self, key: &str) -> Result<ImageRecord> {
+        let normalized = key
+            .parse::<crate::ImageRef>()
+            .map(|r| r.name())
+            .unwrap_or_default();
+        let db = self.db();
+        let by_name = db
+            .query_row(
+                "SELECT name, manifest, config, index_digest, size, stored FROM images WHERE name = ?1 OR name = ?2",
+                params![key, normalized],
+                row_to_record,
+            )
+            .optional()
+            .map_err(self.db_err())?;
+        if let Some(r) = by_name {
+            return Ok(r);
+        }
+        let hex = key.trim_start_matches("sha256:");
+        if hex.len() >= 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut stmt = db
+                .prepare("SELECT name, manifest, config, index_digest, size, stored FROM images WHERE manifest LIKE ?1 OR config LIKE ?1")
+                .map_err(self.db_err())?;
+            let found: Vec<ImageRecord> = stmt
+                .query_map(params![format!("sha256:{hex}%")], row_to_record)
+                .map_err(self.db_err())?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(self.db_err())?;
+            if let Some(first) = found.first() {
+                if found.iter().all(|r| r.manifest == first.manifest) {
+                    return Ok(first.clone());
+                }
+            }
+        }
+        Err(Error::ImageNotFound {
+            name: key.to_string(),
+        })
+    }
+
+    /// Forgets an image name; its blobs and layers stay until pruned.
+    pub fn forget(&self, name: &str) -> Result<bool> {
+        let n = self
+            .db()
+            .execute("DELETE FROM images WHERE name = ?1", params![name])
+            .map_err(self.db_err())?;
+        Ok(n > 0)
+    }
+
+    /// Reads an image's manifest and config and finds its layers.
+    pub fn image(&self, record: &ImageRecord) -> Result<LocalImage> {
+        let parse = |what: &str, d: &str| -> Result<Digest> {
+            d.parse().map_err(|_| Error::Corrupt {
+                what: format!("the {what} digest `{d}` of {}", record.name),
+            })
+        };
+        let manifest_bytes = self.read_blob(&parse("manifest", &record.manifest)?)?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Corrupt {
+                what: format!("the manifest of {}: {e}", record.name),
+            })?;
+        let config_bytes = self.read_blob(&parse("config", &record.config)?)?;
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| Error::Corrupt {
+                what: format!("the config of {}: {e}", record.name),
+            })?;
+        let layers = config
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|d| parse("layer", d).map(|d| self.layer_dir(&d)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LocalImage {
+            record: record.clone(),
+            manifest,
+            config,
+            layers,
+        })
+    }
+}
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+    Ok(ImageRecord {
+        name: row.get(0)?,
+        manifest: row.get(1)?,
+        config: row.get(2)?,
+        index: row.get(3)?,
+        size: row.get::<_, i64>(4)? as u64,
+        stored: row.get(5)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_are_verified_before_they_land() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(d.path()).expect("open");
+        let good = sha256_digest(b"hello");
+        s.put_blob(&good, b"hello").expect("stored");
+        assert_eq!(s.read_blob(&good).expect("read"), b"hello");
+        let other = sha256_digest(b"other");
+        assert!(matches!(
+            s.put_blob(&other, b"tampered"),
+            Err(Error::DigestMismatch { .. })
+        ));
+        assert!(!s.has_blob(&other));
+        assert_eq!(
+            fs::read_dir(d.path().join("tmp")).expect("tmp").count(),
+            0,
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn records_by_name_and_digest_prefix() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(d.path()).expect("open");
+        let r = ImageRecord {
+            name: "127.0.0.1:5000/busybox:latest".into(),
+            manifest: sha256_digest(b"m").to_string(),
+            config: sha256_digest(b"c").to_string(),
+            index: None,
+            size: 42,
+            stored: 1,
+        };
+        s.record(&r).expect("record");
+        assert_eq!(
+            s.find("127.0.0.1:5000/busybox")
+                .expect("by normalised name"),
+            r
+        );
+        assert_eq!(s.find(&r.manifest[..15]).expect("by prefix"), r);
+        assert!(matches!(s.find("nope"), Err(Error::ImageNotFound { .. })));
+        assert!(s.forget(&r.name).expect("forget"));
+        assert_eq!(s.list().expect("list"), vec![]);
+    }
+}
