@@ -74,6 +74,15 @@ pub struct Client {
     auth: Mutex<HashMap<String, AuthHeader>>,
 }
 
+/// Reads a whole answer: its URL and its body.
+async fn body(resp: Response) -> Result<(String, Vec<u8>)> {
+    let url = resp.url().to_string();
+    match resp.bytes().await {
+        Ok(b) => Ok((url, b.to_vec())),
+        Err(source) => Err(Error::Network { url, source }),
+    }
+}
+
 /// sha256 digest of bytes.
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
     digest_from_hex(&hex::encode(Sha256::digest(bytes)))
@@ -414,15 +423,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
             .unwrap_or_default();
-        let url = resp.url().to_string();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|source| Error::Network {
-                url: url.clone(),
-                source,
-            })?
-            .to_vec();
+        let (url, bytes) = body(resp).await?;
         let digest = sha256_digest(&bytes);
         if let Ok(expected) = reference.parse::<Digest>() {
             if expected != digest {
@@ -443,15 +444,7 @@ impl Client {
     /// Fetches a small blob (an image config) whole, verifying digest and size.
     pub async fn blob(&self, image: &ImageRef, digest: &Digest, size: u64) -> Result<Vec<u8>> {
         let resp = self.blob_from(image, digest, 0).await?;
-        let url = resp.url().to_string();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|source| Error::Network {
-                url: url.clone(),
-                source,
-            })?
-            .to_vec();
+        let (url, bytes) = body(resp).await?;
         if bytes.len() as u64 != size {
             return Err(Error::SizeMismatch {
                 url,

@@ -165,6 +165,27 @@ fn apply_meta(path: &Path, meta: &Meta, is_symlink: bool) -> Result<()> {
     Ok(())
 }
 
+/// Maps a tar reading error to [`Error::Layer`].
+fn tar_err(layer: &str) -> impl Fn(io::Error) -> Error + '_ {
+    move |source| Error::Layer {
+        layer: layer.to_string(),
+        source,
+    }
+}
+
+/// The target of a symbolic or hard link entry.
+fn link_target<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    layer: &str,
+    raw: &Path,
+    what: &str,
+) -> Result<PathBuf> {
+    let target = entry.link_name().map_err(tar_err(layer))?;
+    target
+        .map(|t| t.into_owned())
+        .ok_or_else(|| unsafe_entry(layer, raw, &format!("{what} without a target")))
+}
+
 /// Unpacks one (decompressed) layer tar into `dest`, which must exist.
 /// `layer` names the layer in errors.
 pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<Stats> {
@@ -172,23 +193,11 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<Stats
     let mut stats = Stats::default();
     // Directory metadata is applied last: adding children changes a directory's mtime.
     let mut dirs: Vec<(PathBuf, Meta)> = Vec::new();
-    let entries = archive.entries().map_err(|e| Error::Layer {
-        layer: layer.to_string(),
-        source: e,
-    })?;
+    let entries = archive.entries().map_err(tar_err(layer))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| Error::Layer {
-            layer: layer.to_string(),
-            source: e,
-        })?;
+        let mut entry = entry.map_err(tar_err(layer))?;
         stats.entries += 1;
-        let raw = entry
-            .path()
-            .map_err(|e| Error::Layer {
-                layer: layer.to_string(),
-                source: e,
-            })?
-            .into_owned();
+        let raw = entry.path().map_err(tar_err(layer))?.into_owned();
         let rel = clean(&raw, layer)?;
         if rel.as_os_str().is_empty() {
             continue; // the layer root itself
@@ -262,36 +271,19 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<Stats
                     .mode(0o600)
                     .open(&path)
                     .map_err(io_err(&path))?;
-                stats.bytes += io::copy(&mut entry, &mut f).map_err(|e| Error::Layer {
-                    layer: layer.to_string(),
-                    source: e,
-                })?;
+                stats.bytes += io::copy(&mut entry, &mut f).map_err(tar_err(layer))?;
                 drop(f);
                 apply_meta(&path, &meta, false)?;
             }
             EntryType::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| Error::Layer {
-                        layer: layer.to_string(),
-                        source: e,
-                    })?
-                    .ok_or_else(|| unsafe_entry(layer, &raw, "a symbolic link without a target"))?
-                    .into_owned();
+                let target = link_target(&entry, layer, &raw, "a symbolic link")?;
                 remove_existing(&path)?;
                 // The target is stored as written; it is never followed while unpacking.
                 std::os::unix::fs::symlink(&target, &path).map_err(io_err(&path))?;
                 apply_meta(&path, &meta, true)?;
             }
             EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| Error::Layer {
-                        layer: layer.to_string(),
-                        source: e,
-                    })?
-                    .ok_or_else(|| unsafe_entry(layer, &raw, "a hard link without a target"))?
-                    .into_owned();
+                let target = link_target(&entry, layer, &raw, "a hard link")?;
                 let target_rel = clean(&target, layer).map_err(|_| {
                     unsafe_entry(layer, &raw, "its hard link target leads out of the layer")
                 })?;

@@ -89,6 +89,24 @@ async fn pull(
         .await
 }
 
+/// Pulls an image into a store in `root` and flattens it into `root/flat`.
+async fn pull_flat(
+    root: &Path,
+    reference: &str,
+    platform: &Platform,
+) -> (hb_image::ImageRecord, std::path::PathBuf) {
+    let rec = pull(root, reference, platform, None)
+        .await
+        .unwrap_or_else(|e| panic!("{reference}: {e}"));
+    let img = Store::open(root)
+        .expect("store")
+        .image(&rec)
+        .expect("image");
+    let flat = root.join("flat");
+    hb_image::unpack::flatten(&img.layers, &flat).expect("flatten");
+    (rec, flat)
+}
+
 #[tokio::test]
 #[ignore = "privileged: root, overlayfs, the fixture registries, skopeo and umoci"]
 async fn every_fixture_unpacks_as_umoci_does() {
@@ -154,20 +172,12 @@ async fn the_opaque_marker_masks_lower_layers_only() {
     }
     let reg = Registries::from_env().expect("registries");
     let root = tempfile::tempdir().expect("tempdir");
-    let rec = pull(
+    let (_, flat) = pull_flat(
         root.path(),
         &format!("{}/layers:latest", reg.anon),
         &Platform::host(),
-        None,
     )
-    .await
-    .expect("pull");
-    let img = Store::open(root.path())
-        .expect("store")
-        .image(&rec)
-        .expect("image");
-    let flat = root.path().join("flat");
-    hb_image::unpack::flatten(&img.layers, &flat).expect("flatten");
+    .await;
     assert_eq!(
         std::fs::read_to_string(flat.join("opq/new.txt")).expect("new.txt survives"),
         "new\n"
@@ -215,20 +225,12 @@ async fn the_platform_picks_the_manifest() {
             ("linux/arm64/v8", "arm64"),
         ] {
             let root = tempfile::tempdir().expect("tempdir");
-            let rec = pull(
+            let (rec, flat) = pull_flat(
                 root.path(),
                 &format!("{}/{tag}", reg.anon),
                 &platform.parse().expect("platform"),
-                None,
             )
-            .await
-            .expect("pull");
-            let img = Store::open(root.path())
-                .expect("store")
-                .image(&rec)
-                .expect("image");
-            let flat = root.path().join("flat");
-            hb_image::unpack::flatten(&img.layers, &flat).expect("flatten");
+            .await;
             assert_eq!(
                 std::fs::read_to_string(flat.join("etc/hb-arch"))
                     .expect("marker")
