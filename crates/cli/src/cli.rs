@@ -56,6 +56,12 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove stored credentials for a registry
     Logout(LogoutArgs),
+    /// Remove image names (as `hb image rm`)
+    Rmi {
+        /// Image names or digests
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
 }
 
 /// `hb pull`.
@@ -110,6 +116,29 @@ pub enum ImageCommand {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Import an OCI layout (directory or tar), a `docker save` tarball, or a root filesystem directory
+    Import {
+        /// The layout or tarball; with --from-dir, the NAME:TAG to give the image
+        source: String,
+        /// Make a one-layer image of this root filesystem directory
+        #[arg(long, value_name = "DIR")]
+        from_dir: Option<PathBuf>,
+        /// Name for an image the archive does not name (or renames a single one)
+        #[arg(long)]
+        name: Option<String>,
+        /// Platform to import from a multi-platform layout (default: this machine's)
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Write an image as an OCI layout tar
+    Export {
+        /// Image name or digest
+        image: String,
+        /// The tar file to write
+        output: PathBuf,
+    },
+    /// Remove blobs and layers no image name needs
+    Prune,
     /// Write an image's flattened root filesystem to a directory
     Unpack {
         /// Image name or digest

@@ -201,7 +201,11 @@ pub fn lookup(config: &Path, host: &str) -> Result<Option<Credential>> {
 /// Runs `docker-credential-<helper> get` (the credential-helper protocol:
 /// the server URL on stdin, `{"Username", "Secret"}` on stdout).
 fn helper_get(helper: &str, host: &str) -> Result<Option<Credential>> {
-    let program = format!("docker-credential-{helper}");
+    helper_run(&format!("docker-credential-{helper}"), host)
+}
+
+fn helper_run(program: &str, host: &str) -> Result<Option<Credential>> {
+    let program = program.to_string();
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
@@ -346,6 +350,34 @@ mod tests {
         );
         assert!(remove(&path, "127.0.0.1:5001").expect("remove"));
         assert_eq!(lookup(&path, "127.0.0.1:5001").expect("lookup"), None);
+    }
+
+    #[test]
+    fn credential_helpers_speak_the_docker_protocol() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().expect("tempdir");
+        let helper = d.path().join("docker-credential-hbtest");
+        // Echoes the server URL it was given as the user name, to check stdin.
+        std::fs::write(&helper, "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread url\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"%s\",\"Secret\":\"s3cret\"}' \"$url\" \"$url\"\n").expect("write");
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let c = helper_run(helper.to_str().expect("utf8"), "reg.example:5000")
+            .expect("runs")
+            .expect("a credential");
+        assert_eq!(
+            (c.username.as_str(), c.secret.as_str()),
+            ("reg.example:5000", "s3cret")
+        );
+        let failing = d.path().join("docker-credential-none");
+        std::fs::write(
+            &failing,
+            "#!/bin/sh\necho 'credentials not found in native keychain' >&2\nexit 1\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(
+            helper_run(failing.to_str().expect("utf8"), "x").expect("runs"),
+            None
+        );
     }
 
     #[test]

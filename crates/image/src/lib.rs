@@ -27,6 +27,8 @@ use std::path::PathBuf;
 
 pub mod auth;
 pub mod config;
+pub mod ingest;
+pub mod layout;
 pub mod pull;
 pub mod reference;
 pub mod registry;

@@ -3,23 +3,22 @@
 //! size and digest and each layer's diff-id verified before it is kept.
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use oci_spec::image::{Descriptor, Digest, ImageIndex, ImageManifest};
-use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::config::ImageConfig;
+use crate::ingest::{ingest_layer, Expected};
 use crate::reference::ImageRef;
-use crate::registry::{digest_from_hex, Client, Retry};
+use crate::registry::{Client, Retry};
 use crate::store::{ImageRecord, Store};
-use crate::unpack::{unpack_layer, Stats};
+use crate::unpack::Stats;
 use crate::{Error, Result};
 
 /// An OS/architecture/variant triple: `linux/amd64`, `linux/arm64/v8`.
@@ -193,48 +192,6 @@ impl Read for ChannelReader {
     }
 }
 
-/// Hashes what passes through.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-    /// The sha256 of everything read so far.
-    pub fn digest(self) -> Digest {
-        digest_from_hex(&hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Wraps a layer stream in the right decompressor, told by its first bytes
-/// (gzip `1f 8b`, zstd `28 b5 2f fd`, else a plain tar), whatever the media type claims.
-pub fn decompress<'a>(reader: impl Read + Send + 'a) -> io::Result<Box<dyn Read + Send + 'a>> {
-    let mut r = BufReader::with_capacity(256 * 1024, reader);
-    let head = r.fill_buf()?;
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(r))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(r)?)
-    } else {
-        Box::new(r)
-    })
-}
-
 impl Puller {
     /// Pulls `image` for `platform` and records it under its name.
     pub async fn pull(
@@ -356,85 +313,67 @@ impl Puller {
             return Ok(());
         }
         progress.layer_started(&digest, desc.size(), false);
-        let dir = self.store.temp_path("layer");
-        let blob = self.store.temp_path("blob");
-        let result = self
-            .download_and_unpack(image, &desc, &dir, &blob, progress.as_ref())
-            .await;
-        let finish = match result {
-            Ok((actual_diff, stats)) if actual_diff == diff_id => {
-                let dest = self.store.layer_dir(&diff_id);
-                std::fs::rename(&dir, &dest).map_err(|source| Error::Io { path: dest, source })?;
-                self.store.commit_blob(&blob, &digest)?;
-                progress.layer_done(&digest, stats);
-                return Ok(());
-            }
-            Ok((actual_diff, _)) => Err(Error::DiffIdMismatch {
-                image: image.to_string(),
-                layer: digest.to_string(),
-                expected: diff_id.to_string(),
-                actual: actual_diff.to_string(),
-            }),
-            Err(e) => Err(e),
-        };
-        // Nothing half-done stays: the temporary layer and blob go, the error is kept.
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(&blob);
-        finish
+        let stats = self
+            .download_and_ingest(image, &desc, &diff_id, progress.as_ref())
+            .await?;
+        progress.layer_done(&digest, stats);
+        Ok(())
     }
 
-    /// Streams the blob to `blob` and, at the same time, through the decompressor
-    /// into the unpacker writing `dir`. Resumes with a Range request when the
-    /// connection breaks. Returns the diff-id (sha256 of the uncompressed tar).
-    async fn download_and_unpack(
+    /// Streams the blob from the registry into [`ingest_layer`] running beside
+    /// it, so the layer is unpacked while the bytes arrive. Resumes with a Range
+    /// request when the connection breaks.
+    async fn download_and_ingest(
         &self,
         image: &ImageRef,
         desc: &Descriptor,
-        dir: &PathBuf,
-        blob: &PathBuf,
+        diff_id: &Digest,
         progress: &dyn Progress,
-    ) -> Result<(Digest, Stats)> {
-        std::fs::create_dir(dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
+    ) -> Result<Stats> {
         let digest = desc.digest().clone();
-        let layer_name = format!("{digest} of {image}");
         let (tx, rx) = sync_channel::<Bytes>(64);
-        let unpack_dir = dir.clone();
-        let unpack_name = layer_name.clone();
-        let unpacker = tokio::task::spawn_blocking(move || -> Result<(Digest, Stats)> {
-            let reader = ChannelReader {
-                rx,
-                buf: Bytes::new(),
+        let store = self.store.clone();
+        let (want_digest, want_diff, size) = (digest.clone(), diff_id.clone(), desc.size());
+        let name = format!("{digest} of {image}");
+        let ingest = tokio::task::spawn_blocking(move || {
+            let want = Expected {
+                digest: &want_digest,
+                size: Some(size),
+                diff_id: &want_diff,
+                name: &name,
             };
-            let dec = decompress(reader).map_err(|e| Error::Layer {
-                layer: unpack_name.clone(),
-                source: e,
-            })?;
-            let mut hashing = HashingReader::new(dec);
-            let stats = unpack_layer(&mut hashing, &unpack_dir, &unpack_name)?;
-            // The tar may end before the stream does (padding): hash all of it.
-            io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::Layer {
-                layer: unpack_name.clone(),
-                source: e,
-            })?;
-            Ok((hashing.digest(), stats))
+            ingest_layer(
+                &store,
+                ChannelReader {
+                    rx,
+                    buf: Bytes::new(),
+                },
+                &want,
+            )
         });
+        let downloaded = self.download(image, desc, &tx, progress).await;
+        drop(tx);
+        let ingested = ingest.await.map_err(join_error)?;
+        // A download failure is the cause of whatever the ingest then saw; else the ingest has the news.
+        downloaded?;
+        ingested
+    }
 
-        let mut file = tokio::fs::File::create(blob)
-            .await
-            .map_err(|source| Error::Io {
-                path: blob.clone(),
-                source,
-            })?;
-        let mut hasher = Sha256::new();
+    /// Sends the blob's bytes down `tx`, resuming after interruptions. Stops
+    /// quietly when the reader stops taking bytes (it reports why).
+    async fn download(
+        &self,
+        image: &ImageRef,
+        desc: &Descriptor,
+        tx: &SyncSender<Bytes>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let digest = desc.digest();
         let mut received: u64 = 0;
         let mut failures = 0u32;
-        let mut unpacker_gone = false;
-        let mut url = String::new();
+        let mut url;
         'download: while received < desc.size() {
-            let resp = match self.client.blob_from(image, &digest, received).await {
+            let resp = match self.client.blob_from(image, digest, received).await {
                 Ok(r) => r,
                 Err(e)
                     if failures < self.retry.retries
@@ -488,58 +427,25 @@ impl Puller {
                         actual: received,
                     });
                 }
-                hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(|source| Error::Io {
-                    path: blob.clone(),
-                    source,
-                })?;
-                progress.layer_progress(&digest, received);
+                progress.layer_progress(digest, received);
                 if tx.send(chunk).is_err() {
-                    unpacker_gone = true;
-                    break 'download;
+                    return Ok(());
                 }
             }
             if received < desc.size() {
                 // The body ended early: a truncated answer. Resume from where it stopped.
                 failures += 1;
                 if failures > self.retry.retries {
-                    break;
+                    return Err(Error::SizeMismatch {
+                        url,
+                        expected: desc.size(),
+                        actual: received,
+                    });
                 }
                 tokio::time::sleep(self.retry.backoff * 2u32.pow(failures)).await;
             }
         }
-        drop(tx);
-        file.flush().await.map_err(|source| Error::Io {
-            path: blob.clone(),
-            source,
-        })?;
-        file.sync_all().await.map_err(|source| Error::Io {
-            path: blob.clone(),
-            source,
-        })?;
-        let unpacked = unpacker.await.map_err(join_error)?;
-        if unpacker_gone {
-            // The unpacker stopped first (an unsafe entry, a broken archive): that is the news.
-            if let Err(e) = unpacked {
-                return Err(e);
-            }
-        }
-        if received != desc.size() {
-            return Err(Error::SizeMismatch {
-                url,
-                expected: desc.size(),
-                actual: received,
-            });
-        }
-        let actual = digest_from_hex(&hex::encode(hasher.finalize()));
-        if actual != digest {
-            return Err(Error::DigestMismatch {
-                url,
-                expected: digest.to_string(),
-                actual: actual.to_string(),
-            });
-        }
-        unpacked
+        Ok(())
     }
 }
 
@@ -564,22 +470,5 @@ mod tests {
         assert!(!p.matches("linux", "arm", Some("v6")));
         assert!("linux".parse::<Platform>().is_err());
         assert_eq!(Platform::host().os, "linux");
-    }
-
-    #[test]
-    fn decompression_is_told_by_magic_bytes() {
-        use std::io::Write;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(b"hello").expect("write");
-        let gz = gz.finish().expect("finish");
-        let zs = zstd::encode_all(&b"hello"[..], 1).expect("zstd");
-        for input in [gz, zs, b"hello".to_vec()] {
-            let mut out = String::new();
-            decompress(&input[..])
-                .expect("sniffs")
-                .read_to_string(&mut out)
-                .expect("reads");
-            assert_eq!(out, "hello");
-        }
     }
 }

@@ -64,7 +64,7 @@ pub struct Store {
     counter: AtomicU64,
 }
 
-/// An exclusive lock on one layer, held while it is downloaded and unpacked.
+/// A held lock (a layer's, or the store's); released when dropped.
 pub struct LayerLock(#[allow(dead_code)] Flock<fs::File>);
 
 fn hex_of(d: &Digest) -> &str {
@@ -199,6 +199,27 @@ impl Store {
             })
     }
 
+    /// The store-wide lock: pulls and imports hold it shared, prune exclusively,
+    /// so prune never removes a layer a pull has unpacked but not yet recorded.
+    pub fn lock_store(&self, how: FlockArg) -> Result<LayerLock> {
+        let p = self.root.join("store.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            })?;
+        Flock::lock(f, how)
+            .map(LayerLock)
+            .map_err(|(_, e)| Error::Io {
+                path: p,
+                source: e.into(),
+            })
+    }
+
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -308,6 +329,104 @@ impl Store {
             config,
             layers,
         })
+    }
+}
+
+/// What `prune` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Unpacked layers removed.
+    pub layers: usize,
+    /// Bytes of blobs removed.
+    pub bytes: u64,
+}
+
+impl Store {
+    /// The blobs and layers an image needs, from its manifest digest.
+    fn needs(
+        &self,
+        manifest: &str,
+        blobs: &mut std::collections::HashSet<String>,
+        layers: &mut std::collections::HashSet<String>,
+    ) {
+        blobs.insert(manifest.to_string());
+        let Ok(d) = manifest.parse::<Digest>() else {
+            return;
+        };
+        let Ok(m) = self.read_blob(&d).and_then(|b| {
+            serde_json::from_slice::<ImageManifest>(&b).map_err(|e| Error::Corrupt {
+                what: e.to_string(),
+            })
+        }) else {
+            return;
+        };
+        blobs.insert(m.config().digest().to_string());
+        blobs.extend(m.layers().iter().map(|l| l.digest().to_string()));
+        if let Ok(c) = self.read_blob(m.config().digest()).and_then(|b| {
+            serde_json::from_slice::<ImageConfig>(&b).map_err(|e| Error::Corrupt {
+                what: e.to_string(),
+            })
+        }) {
+            layers.extend(c.rootfs.diff_ids);
+        }
+    }
+
+    /// Removes blobs and layers no image name needs, nor any manifest in
+    /// `in_use` (the images containers run from). Waits for pulls in progress
+    /// (they hold the store lock shared) and keeps new ones out meanwhile.
+    pub fn prune(&self, in_use: &[String]) -> Result<Pruned> {
+        let _exclusive = self.lock_store(FlockArg::LockExclusive)?;
+        let mut blobs = std::collections::HashSet::new();
+        let mut layers = std::collections::HashSet::new();
+        for r in self.list()? {
+            self.needs(&r.manifest, &mut blobs, &mut layers);
+            if let Some(i) = &r.index {
+                blobs.insert(i.clone());
+            }
+        }
+        for m in in_use {
+            self.needs(m, &mut blobs, &mut layers);
+        }
+        let mut pruned = Pruned::default();
+        let blob_dir = self.root.join("blobs/sha256");
+        for e in fs::read_dir(&blob_dir)
+            .map_err(|source| Error::Io {
+                path: blob_dir.clone(),
+                source,
+            })?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !blobs.contains(&format!("sha256:{name}")) {
+                pruned.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(e.path()).map_err(|source| Error::Io {
+                    path: e.path(),
+                    source,
+                })?;
+                pruned.blobs += 1;
+            }
+        }
+        let layer_dir = self.root.join("layers/sha256");
+        for e in fs::read_dir(&layer_dir)
+            .map_err(|source| Error::Io {
+                path: layer_dir.clone(),
+                source,
+            })?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !e.path().is_dir() || layers.contains(&format!("sha256:{name}")) {
+                continue;
+            }
+            fs::remove_dir_all(e.path()).map_err(|source| Error::Io {
+                path: e.path(),
+                source,
+            })?;
+            pruned.layers += 1;
+        }
+        Ok(pruned)
     }
 }
 

@@ -24,8 +24,11 @@ pub struct Node {
     pub detail: String,
 }
 
+/// A tree: every node by relative path.
+pub type Snapshot = BTreeMap<PathBuf, Node>;
+
 /// Walks `root` (not following links) into a map keyed by relative path.
-pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+pub fn snapshot(root: &Path) -> Snapshot {
     let mut out = BTreeMap::new();
     walk(root, root, &mut out);
     out

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use hb_image::{layout, ImageRef, Platform};
+
 use crate::cli::{ImagesArgs, ListFormat};
 use crate::commands::print;
 use crate::context;
@@ -102,6 +104,57 @@ pub fn unpack(name: &str, dir: &Path) -> Result<ExitCode> {
         "unpacked {} into {}\n",
         img.record.name,
         dir.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import(
+    source: &str,
+    from_dir: Option<&Path>,
+    name: Option<&str>,
+    platform: Option<&str>,
+) -> Result<ExitCode> {
+    let store = context::store()?;
+    let platform = match platform {
+        Some(p) => p.parse::<Platform>()?,
+        None => Platform::host(),
+    };
+    let records = match from_dir {
+        Some(dir) => {
+            let image: ImageRef = source.parse()?;
+            vec![layout::import_dir(&store, dir, &image, &platform)?]
+        }
+        None => {
+            let name: Option<ImageRef> = name.map(str::parse).transpose()?;
+            layout::import(&store, Path::new(source), name.as_ref(), &platform)?
+        }
+    };
+    let text: String = records
+        .iter()
+        .map(|r| format!("imported {} {}\n", r.name, r.manifest))
+        .collect();
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(name: &str, output: &Path) -> Result<ExitCode> {
+    let store = context::store()?;
+    let rec = store.find(name)?;
+    layout::export(&store, &rec, output)?;
+    print(&format!("exported {} to {}\n", rec.name, output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prune() -> Result<ExitCode> {
+    let store = context::store()?;
+    // No container runs from an image yet (the runtime is still to come), so
+    // only image names keep blobs and layers.
+    let p = store.prune(&[])?;
+    print(&format!(
+        "removed {} blobs ({}) and {} unpacked layers\n",
+        p.blobs,
+        human(p.bytes),
+        p.layers
     ))?;
     Ok(ExitCode::SUCCESS)
 }

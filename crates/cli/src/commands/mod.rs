@@ -24,7 +24,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Image(ImageCommand::Ls(a)) => images::list(&a),
         Command::Image(ImageCommand::Pull(a)) => pull::run(&cli.project, &a),
         Command::Image(ImageCommand::Inspect { images }) => images::inspect(&images),
-        Command::Image(ImageCommand::Rm { images }) => images::remove(&images),
+        Command::Image(ImageCommand::Rm { images }) | Command::Rmi { images } => {
+            images::remove(&images)
+        }
+        Command::Image(ImageCommand::Import {
+            source,
+            from_dir,
+            name,
+            platform,
+        }) => images::import(
+            &source,
+            from_dir.as_deref(),
+            name.as_deref(),
+            platform.as_deref(),
+        ),
+        Command::Image(ImageCommand::Export { image, output }) => images::export(&image, &output),
+        Command::Image(ImageCommand::Prune) => images::prune(),
         Command::Image(ImageCommand::Unpack { image, dir }) => images::unpack(&image, &dir),
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),

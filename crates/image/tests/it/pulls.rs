@@ -391,3 +391,39 @@ async fn concurrent_pulls_unpack_each_layer_once() {
         "layers:latest has 4 layers, each unpacked once across four pulls"
     );
 }
+
+#[tokio::test]
+#[ignore = "privileged: root and the fixture registries"]
+async fn a_mirror_serves_the_pull() {
+    if !privileged(&["registry"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    // The "upstream" is a loopback address nothing listens on: the pull can only
+    // succeed through the mirror, and no traffic leaves the machine either way.
+    let upstream = "127.0.0.2:1";
+    let config: hb_image::auth::RegistryConfig = toml::from_str(&format!(
+        "[[registry]]\nhost = \"{upstream}\"\nmirrors = [\"{}\"]\n",
+        reg.anon
+    ))
+    .expect("toml");
+    let root = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(root.path()).expect("store"));
+    let client =
+        Arc::new(hb_image::registry::Client::new(config, None, crate::retry()).expect("client"));
+    let puller = hb_image::Puller {
+        client,
+        store,
+        retry: crate::retry(),
+    };
+    let image: ImageRef = format!("{upstream}/busybox:latest").parse().expect("ref");
+    let rec = puller
+        .pull(&image, &Platform::host(), Arc::new(Quiet))
+        .await
+        .expect("pulled from the mirror");
+    assert_eq!(
+        rec.name,
+        format!("{upstream}/busybox:latest"),
+        "stored under the name asked for"
+    );
+}
