@@ -121,3 +121,37 @@ fn bad_references_and_platforms_are_explained() {
     let o = hb(root.path(), &["pull", "--platform", "amd64", "busybox"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("os/arch"));
 }
+
+#[test]
+#[ignore = "privileged: root and the fixture registries"]
+fn pull_in_a_project_pulls_every_service_image() {
+    if !privileged(&["registry"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let root = tempfile::tempdir().expect("tempdir");
+    let project = root.path().join("proj");
+    std::fs::create_dir(&project).expect("mkdir");
+    std::fs::write(
+        project.join("compose.yaml"),
+        format!("services:\n  a:\n    image: {r}/busybox\n  b:\n    image: {r}/layers\n  c:\n    image: {r}/busybox\n  d:\n    build: .\n", r = reg.anon),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hb"))
+        .arg("pull")
+        .current_dir(&project)
+        .env("HB_ROOT", root.path())
+        .env("HOME", root.path())
+        .output()
+        .expect("hb runs");
+    let text = ok(out);
+    assert_eq!(
+        text.lines().count(),
+        2,
+        "busybox once, layers once, nothing for the build-only service: {text}"
+    );
+    assert!(
+        text.contains("/busybox:latest sha256:") && text.contains("/layers:latest sha256:"),
+        "{text}"
+    );
+}

@@ -135,27 +135,28 @@ fn import_oci(
             .get(CONTAINERD_NAME)
             .or_else(|| annotations.get(REF_NAME))
             .cloned();
-        let image =
-            match (name, &label) {
-                (Some(n), _) if single => n.clone(),
-                (_, Some(l)) if l.contains('/') && l.parse::<ImageRef>().is_ok() => {
-                    l.parse::<ImageRef>()?
-                }
-                (Some(n), Some(tag)) => ImageRef {
-                    tag: Some(tag.clone()),
-                    digest: None,
-                    ..n.clone()
-                },
-                (Some(n), None) => n.clone(),
-                (None, _) => return Err(Error::Manifest {
+        let image = match (name, &label) {
+            (Some(n), _) if single => n.clone(),
+            (_, Some(l)) if l.contains('/') && l.parse::<ImageRef>().is_ok() => {
+                l.parse::<ImageRef>()?
+            }
+            (Some(n), Some(tag)) => ImageRef {
+                tag: Some(tag.clone()),
+                digest: None,
+                ..n.clone()
+            },
+            (Some(n), None) => n.clone(),
+            (None, _) => {
+                return Err(Error::Manifest {
                     image: dir.display().to_string(),
                     reason: format!(
                         "the manifest {} has no full image name ({}); name it with --name NAME:TAG",
                         desc.digest(),
                         label.unwrap_or_else(|| "no name".into())
                     ),
-                }),
-            };
+                })
+            }
+        };
         let top = read_verified(dir, desc.digest())?;
         store.put_blob(desc.digest(), &top)?;
         let is_index = desc.media_type().to_string().contains("index")

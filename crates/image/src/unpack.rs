@@ -579,6 +579,62 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "privileged: needs root for device nodes, ownership and trusted xattrs"]
+    fn devices_fifos_xattrs_owners_and_times_are_kept() {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        assert!(is_root(), "run as root");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dev = TarBuilder::header(EntryType::Char, 0);
+        dev.set_device_major(1).expect("major");
+        dev.set_device_minor(3).expect("minor");
+        dev.set_mode(0o666);
+        b.append_data(&mut dev, "dev/null", io::empty())
+            .expect("append");
+        let mut fifo = TarBuilder::header(EntryType::Fifo, 0);
+        b.append_data(&mut fifo, "run/fifo", io::empty())
+            .expect("append");
+        // A file with an xattr (PAX `SCHILY.xattr.*`), an owner and an mtime; and an
+        // overlay xattr from the archive, which must be dropped.
+        b.append_pax_extensions([
+            ("SCHILY.xattr.user.hb", &b"yes"[..]),
+            ("SCHILY.xattr.trusted.overlay.redirect", &b"/etc"[..]),
+        ])
+        .expect("pax");
+        let mut f = TarBuilder::header(EntryType::Regular, 2);
+        f.set_uid(1234);
+        f.set_gid(5678);
+        f.set_mode(0o2755);
+        f.set_mtime(1_234_567_890);
+        b.append_data(&mut f, "opt/tool", &b"hi"[..])
+            .expect("append");
+        let tar = b.into_inner().expect("tar");
+        let d = tempfile::tempdir().expect("tempdir");
+        unpack_layer(&tar[..], d.path(), "meta").expect("unpacks");
+        let null = fs::symlink_metadata(d.path().join("dev/null")).expect("dev");
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), makedev(1, 3));
+        assert!(fs::symlink_metadata(d.path().join("run/fifo"))
+            .expect("fifo")
+            .file_type()
+            .is_fifo());
+        let tool = d.path().join("opt/tool");
+        let m = fs::symlink_metadata(&tool).expect("tool");
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777, m.mtime()),
+            (1234, 5678, 0o2755, 1_234_567_890)
+        );
+        assert_eq!(
+            xattr::get(&tool, "user.hb").expect("xattr"),
+            Some(b"yes".to_vec())
+        );
+        assert_eq!(
+            xattr::get(&tool, "trusted.overlay.redirect").expect("xattr"),
+            None,
+            "overlay xattrs from archives are dropped"
+        );
+    }
+
+    #[test]
     fn malicious_layers_write_nothing_outside() {
         let outside = tempfile::tempdir().expect("tempdir");
         let victim = outside.path().join("victim");
