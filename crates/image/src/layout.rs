@@ -280,7 +280,6 @@ fn import_docker(store: &Store, dir: &Path, name: Option<&ImageRef>) -> Result<V
         };
         let cpath = inside(&entry.config)?;
         let config_bytes = fs::read(&cpath).map_err(io_err(&cpath))?;
-        let config_digest = sha256_digest(&config_bytes);
         let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|e| Error::Manifest {
                 image: entry.config.clone(),
@@ -339,34 +338,60 @@ fn import_docker(store: &Store, dir: &Path, name: Option<&ImageRef>) -> Result<V
                 serde_json::json!({"mediaType": media, "digest": digest.to_string(), "size": size}),
             );
         }
-        store.put_blob(&config_digest, &config_bytes)?;
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config_bytes.len()},
-            "layers": layer_descs,
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest {
-            image: tags[0].to_string(),
-            reason: e.to_string(),
-        })?;
-        let manifest_digest = sha256_digest(&manifest_bytes);
-        store.put_blob(&manifest_digest, &manifest_bytes)?;
+        let (manifest_digest, config_digest) =
+            write_image(store, &tags[0].to_string(), &config_bytes, &layer_descs)?;
         let size = layer_descs.iter().filter_map(|l| l["size"].as_u64()).sum();
-        for t in tags {
-            let record = ImageRecord {
-                name: t.name(),
-                manifest: manifest_digest.to_string(),
-                config: config_digest.to_string(),
-                index: None,
-                size,
-                stored: now(),
-            };
-            store.record(&record)?;
-            records.push(record);
+        for t in &tags {
+            records.push(record(store, t, &manifest_digest, &config_digest, size)?);
         }
     }
     Ok(records)
+}
+
+/// Stores a config and an OCI manifest over `layers` (descriptors as JSON) that hb
+/// writes itself, for archives that bring no manifest of their own. Returns the
+/// manifest's and the config's digests.
+fn write_image(
+    store: &Store,
+    image: &str,
+    config_bytes: &[u8],
+    layers: &[serde_json::Value],
+) -> Result<(Digest, Digest)> {
+    let config_digest = sha256_digest(config_bytes);
+    store.put_blob(&config_digest, config_bytes)?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config_bytes.len()},
+        "layers": layers,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest {
+        image: image.to_string(),
+        reason: e.to_string(),
+    })?;
+    let manifest_digest = sha256_digest(&manifest_bytes);
+    store.put_blob(&manifest_digest, &manifest_bytes)?;
+    Ok((manifest_digest, config_digest))
+}
+
+/// Records `name` as the image with these digests.
+fn record(
+    store: &Store,
+    name: &ImageRef,
+    manifest: &Digest,
+    config: &Digest,
+    size: u64,
+) -> Result<ImageRecord> {
+    let r = ImageRecord {
+        name: name.name(),
+        manifest: manifest.to_string(),
+        config: config.to_string(),
+        index: None,
+        size,
+        stored: now(),
+    };
+    store.record(&r)?;
+    Ok(r)
 }
 
 fn file_digest(path: &Path) -> Result<Digest> {
@@ -423,30 +448,12 @@ pub fn import_dir(
             image: image.to_string(),
             reason: e.to_string(),
         })?;
-        let config_digest = sha256_digest(&config_bytes);
-        store.put_blob(&config_digest, &config_bytes)?;
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config_bytes.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest.to_string(), "size": size}],
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest {
-            image: image.to_string(),
-            reason: e.to_string(),
-        })?;
-        let manifest_digest = sha256_digest(&manifest_bytes);
-        store.put_blob(&manifest_digest, &manifest_bytes)?;
-        let record = ImageRecord {
-            name: image.name(),
-            manifest: manifest_digest.to_string(),
-            config: config_digest.to_string(),
-            index: None,
-            size,
-            stored: now(),
-        };
-        store.record(&record)?;
-        Ok(record)
+        let layers = [
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest.to_string(), "size": size}),
+        ];
+        let (manifest_digest, config_digest) =
+            write_image(store, &image.to_string(), &config_bytes, &layers)?;
+        record(store, image, &manifest_digest, &config_digest, size)
     })();
     let _ = fs::remove_file(&tar_path);
     result

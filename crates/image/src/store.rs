@@ -67,6 +67,25 @@ pub struct Store {
 /// A held lock (a layer's, or the store's); released when dropped.
 pub struct LayerLock(#[allow(dead_code)] Flock<fs::File>);
 
+/// Takes a `flock` on a lock file (created if missing); blocks until granted.
+fn flock(path: &Path, how: FlockArg) -> Result<LayerLock> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Flock::lock(f, how)
+        .map(LayerLock)
+        .map_err(|(_, e)| Error::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+}
+
 fn hex_of(d: &Digest) -> &str {
     d.digest()
 }
@@ -178,46 +197,19 @@ impl Store {
     /// Takes the lock for one layer, so two pulls (in this process or another)
     /// download and unpack it once.
     pub fn lock_layer(&self, diff_id: &Digest) -> Result<LayerLock> {
-        let p = self
-            .root
-            .join("layers/sha256")
-            .join(format!("{}.lock", hex_of(diff_id)));
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|source| Error::Io {
-                path: p.clone(),
-                source,
-            })?;
-        Flock::lock(f, FlockArg::LockExclusive)
-            .map(LayerLock)
-            .map_err(|(_, e)| Error::Io {
-                path: p,
-                source: e.into(),
-            })
+        flock(
+            &self
+                .root
+                .join("layers/sha256")
+                .join(format!("{}.lock", hex_of(diff_id))),
+            FlockArg::LockExclusive,
+        )
     }
 
     /// The store-wide lock: pulls and imports hold it shared, prune exclusively,
     /// so prune never removes a layer a pull has unpacked but not yet recorded.
     pub fn lock_store(&self, how: FlockArg) -> Result<LayerLock> {
-        let p = self.root.join("store.lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|source| Error::Io {
-                path: p.clone(),
-                source,
-            })?;
-        Flock::lock(f, how)
-            .map(LayerLock)
-            .map_err(|(_, e)| Error::Io {
-                path: p,
-                source: e.into(),
-            })
+        flock(&self.root.join("store.lock"), how)
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
