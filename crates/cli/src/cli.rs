@@ -56,6 +56,15 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove stored credentials for a registry
     Logout(LogoutArgs),
+    /// Check that this machine can run containers, and say what to do if not
+    Doctor {
+        /// Apply the remedies hb can apply itself (moving cgroup controllers of a hybrid host)
+        #[arg(long)]
+        fix: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// Remove image names (as `hb image rm`)
     Rmi {
         /// Image names or digests

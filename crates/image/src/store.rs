@@ -324,6 +324,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Checks that every image name's manifest, config and layers are there and
+    /// readable; one line per problem (empty when all is well).
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for r in self.list()? {
+            match self.image(&r) {
+                Err(e) => problems.push(format!("{}: {e}", r.name)),
+                Ok(img) => {
+                    for l in img.layers.iter().filter(|l| !l.is_dir()) {
+                        problems.push(format!("{}: layer {} is missing", r.name, l.display()));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+}
+
 /// What `prune` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Pruned {

@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::cli::{Cli, Command, ImageCommand};
 
 mod config;
+mod doctor;
 mod graph;
 mod images;
 mod init;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Image(ImageCommand::Export { image, output }) => images::export(&image, &output),
         Command::Image(ImageCommand::Prune) => images::prune(),
         Command::Image(ImageCommand::Unpack { image, dir }) => images::unpack(&image, &dir),
+        Command::Doctor { fix, format } => doctor::run(fix, format),
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
     }

@@ -1,0 +1,82 @@
+//! The host as the checks see it: files under /proc and /sys, mount points,
+//! programs on PATH, free disk. [`RealHost`] is the machine; tests supply
+//! others.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What the checks ask of the machine.
+pub trait Host {
+    /// Reads a (small) file.
+    fn read(&self, path: &Path) -> io::Result<String>;
+    /// True if `path` exists.
+    fn exists(&self, path: &Path) -> bool;
+    /// True if `path` is a mount point.
+    fn is_mountpoint(&self, path: &Path) -> bool;
+    /// The first line of `program --version`, if the program runs.
+    fn version(&self, program: &str) -> Option<String>;
+    /// Bytes available to unprivileged users on the filesystem holding `path`.
+    fn free_bytes(&self, path: &Path) -> Option<u64>;
+    /// True when running as root.
+    fn is_root(&self) -> bool;
+    /// Mounts a cgroup v1 hierarchy with `controller` at `target` (creating it).
+    fn mount_cgroup_v1(&self, controller: &str, target: &Path) -> io::Result<()>;
+}
+
+/// This machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealHost;
+
+impl Host for RealHost {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn is_mountpoint(&self, path: &Path) -> bool {
+        // A mount point is a line of /proc/self/mountinfo (field 5 is the mount point).
+        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            return false;
+        };
+        let want = path.to_string_lossy();
+        info.lines().any(|l| l.split(' ').nth(4) == Some(&want))
+    }
+
+    fn version(&self, program: &str) -> Option<String> {
+        let out = Command::new(program).arg("--version").output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(str::to_string)
+    }
+
+    fn free_bytes(&self, path: &Path) -> Option<u64> {
+        // The path may not exist yet: ask about its nearest existing ancestor.
+        let existing: PathBuf = path.ancestors().find(|p| p.exists())?.to_path_buf();
+        let s = nix::sys::statvfs::statvfs(&existing).ok()?;
+        Some(s.blocks_available() as u64 * s.fragment_size() as u64)
+    }
+
+    fn is_root(&self) -> bool {
+        nix::unistd::Uid::effective().is_root()
+    }
+
+    fn mount_cgroup_v1(&self, controller: &str, target: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(target)?;
+        nix::mount::mount(
+            Some("cgroup"),
+            target,
+            Some("cgroup"),
+            nix::mount::MsFlags::empty(),
+            Some(controller),
+        )
+        .map_err(io::Error::from)
+    }
+}
