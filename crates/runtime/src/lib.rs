@@ -13,5 +13,48 @@
 //! }
 //! ```
 
+use std::path::PathBuf;
+
 pub mod doctor;
 pub mod host;
+pub mod spec;
+
+/// What can go wrong running containers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Neither the image nor the container names a command.
+    #[error(
+        "nothing to run: the image has no Entrypoint or Cmd and none was given; pass a command"
+    )]
+    NoCommand,
+    /// A user that the image's /etc/passwd or /etc/group does not know.
+    #[error("cannot run as user {user:?}: {reason}")]
+    User {
+        /// As given.
+        user: String,
+        /// Why.
+        reason: String,
+    },
+    /// An unknown capability name.
+    #[error("unknown capability {name}; see capabilities(7) for the names")]
+    Capability {
+        /// The name.
+        name: String,
+    },
+    /// The runtime spec could not be built.
+    #[error("cannot build the runtime spec: {0}")]
+    Spec(String),
+    /// A file or mount operation failed.
+    #[error("{}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

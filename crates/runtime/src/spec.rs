@@ -1,0 +1,587 @@
+//! The OCI runtime spec (`config.json`) for a container, by Docker's rules:
+//!
+//! - **args**: the image's Entrypoint and Cmd, overridden by the container's
+//!   `entrypoint`/`command`; an `entrypoint` override drops the image's Cmd
+//!   (docker run reference, "ENTRYPOINT (default command to execute at runtime)").
+//! - **env**: the image's Env, then the container's, key by key; `PATH` and
+//!   `HOSTNAME` as Docker sets them.
+//! - **user**: `name`, `uid`, `uid:gid`, `name:group`, resolved through the
+//!   container's own `/etc/passwd` and `/etc/group`; supplementary groups too.
+//! - **cwd**: `working_dir`, else the image's WorkingDir, else `/`.
+//! - Docker's default capabilities, masked and read-only paths, `no_new_privileges`.
+//! - rlimits clamped to the hard limits hb itself runs under: without
+//!   CAP_SYS_RESOURCE a higher request makes crun fail.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceType, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, Spec, UserBuilder,
+};
+
+use crate::{Error, Result};
+
+/// What the image says about running it (a subset of the image config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    /// Entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Cmd.
+    pub cmd: Option<Vec<String>>,
+    /// `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// WorkingDir.
+    pub working_dir: Option<String>,
+    /// User.
+    pub user: Option<String>,
+}
+
+/// What the container asks for on top of the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Replaces the image's Entrypoint (and drops its Cmd).
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the image's Cmd.
+    pub command: Option<Vec<String>>,
+    /// `KEY` → value (`None`: remove).
+    pub env: Vec<(String, Option<String>)>,
+    /// User.
+    pub user: Option<String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// Hostname.
+    pub hostname: Option<String>,
+    /// Read-only root filesystem.
+    pub read_only: bool,
+    /// Capabilities to add (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL`).
+    pub cap_add: Vec<String>,
+    /// Capabilities to drop.
+    pub cap_drop: Vec<String>,
+}
+
+/// The process arguments by Docker's rules.
+pub fn args(image: &ImageDefaults, o: &Overrides) -> Result<Vec<String>> {
+    let (entrypoint, cmd) = match &o.entrypoint {
+        Some(e) => (e.clone(), o.command.clone().unwrap_or_default()),
+        None => (
+            image.entrypoint.clone().unwrap_or_default(),
+            o.command
+                .clone()
+                .or_else(|| image.cmd.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if args.is_empty() {
+        return Err(Error::NoCommand);
+    }
+    Ok(args)
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The environment: the image's, then the container's, key by key.
+pub fn env(
+    image: &[String],
+    overrides: &[(String, Option<String>)],
+    hostname: &str,
+) -> Vec<String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: Option<&str>| {
+        out.retain(|(x, _)| x != k);
+        if let Some(v) = v {
+            out.push((k.to_string(), v.to_string()));
+        }
+    };
+    for kv in image {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        set(k, Some(v));
+    }
+    for (k, v) in overrides {
+        set(k, v.as_deref());
+    }
+    if !out.iter().any(|(k, _)| k == "PATH") {
+        let (k, v) = DEFAULT_PATH.split_once('=').unwrap_or_default();
+        out.insert(0, (k.into(), v.into()));
+    }
+    if !out.iter().any(|(k, _)| k == "HOSTNAME") {
+        out.push(("HOSTNAME".into(), hostname.into()));
+    }
+    out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// A resolved user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedUser {
+    /// uid.
+    pub uid: u32,
+    /// gid.
+    pub gid: u32,
+    /// Supplementary groups from `/etc/group`.
+    pub additional_gids: Vec<u32>,
+}
+
+fn read_db(rootfs: &Path, file: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(rootfs.join("etc").join(file))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').map(str::to_string).collect())
+        .collect()
+}
+
+/// Resolves `user` (`name`, `uid`, `uid:gid`, `name:group`, empty = root) through the
+/// container's `/etc/passwd` and `/etc/group`, as Docker does.
+pub fn resolve_user(rootfs: &Path, user: Option<&str>) -> Result<ResolvedUser> {
+    let user = user.filter(|u| !u.is_empty()).unwrap_or("0");
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read_db(rootfs, "passwd");
+    let groups = read_db(rootfs, "group");
+    let entry = passwd.iter().find(|p| {
+        p.first().map(String::as_str) == Some(u)
+            || (u.parse::<u32>().is_ok() && p.get(2).map(String::as_str) == Some(u))
+    });
+    let uid = match u.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => entry
+            .and_then(|p| p.get(2)?.parse().ok())
+            .ok_or_else(|| Error::User {
+                user: user.to_string(),
+                reason: format!("no user `{u}` in the image's /etc/passwd"),
+            })?,
+    };
+    let gid = match g {
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => groups
+                .iter()
+                .find(|e| e.first().map(String::as_str) == Some(g))
+                .and_then(|e| e.get(2)?.parse().ok())
+                .ok_or_else(|| Error::User {
+                    user: user.to_string(),
+                    reason: format!("no group `{g}` in the image's /etc/group"),
+                })?,
+        },
+        None => entry.and_then(|p| p.get(3)?.parse().ok()).unwrap_or(0),
+    };
+    // Supplementary groups: those that list the user's name as a member.
+    let name = entry.and_then(|p| p.first().cloned());
+    let mut additional_gids: Vec<u32> = match (&name, g) {
+        (Some(n), None) => groups
+            .iter()
+            .filter(|e| e.get(3).is_some_and(|m| m.split(',').any(|x| x == n)))
+            .filter_map(|e| e.get(2)?.parse().ok())
+            .filter(|x| *x != gid)
+            .collect(),
+        _ => Vec::new(),
+    };
+    additional_gids.sort_unstable();
+    additional_gids.dedup();
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+    })
+}
+
+/// Docker's default capability set (moby `oci/caps/defaults.go`).
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+fn cap_name(c: &str) -> String {
+    let up = c.trim().to_ascii_uppercase();
+    if up.starts_with("CAP_") || up == "ALL" {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// The effective capability names after `cap_add`/`cap_drop` (`ALL` allowed in both).
+pub fn capabilities(cap_add: &[String], cap_drop: &[String]) -> Result<Vec<String>> {
+    let add: Vec<String> = cap_add.iter().map(|c| cap_name(c)).collect();
+    let drop: Vec<String> = cap_drop.iter().map(|c| cap_name(c)).collect();
+    let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
+        all_caps().iter().map(|c| c.to_string()).collect()
+    } else {
+        let mut v: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+        v.extend(add.iter().cloned());
+        v
+    };
+    if drop.iter().any(|c| c == "ALL") {
+        caps.retain(|c| add.contains(c));
+    } else {
+        caps.retain(|c| !drop.contains(c));
+    }
+    caps.sort();
+    caps.dedup();
+    for c in &caps {
+        parse_cap(c).ok_or_else(|| Error::Capability { name: c.clone() })?;
+    }
+    Ok(caps)
+}
+
+/// A capability by its `CAP_*` name (the spelling of the runtime spec).
+fn parse_cap(name: &str) -> Option<Capability> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+fn all_caps() -> Vec<&'static str> {
+    vec![
+        "CAP_AUDIT_CONTROL",
+        "CAP_AUDIT_READ",
+        "CAP_AUDIT_WRITE",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_KILL",
+        "CAP_LEASE",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_MAC_ADMIN",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MKNOD",
+        "CAP_NET_ADMIN",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_RAW",
+        "CAP_PERFMON",
+        "CAP_SETFCAP",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYSLOG",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_NICE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_WAKE_ALARM",
+    ]
+}
+
+/// Docker's masked paths (moby `oci/defaults.go`).
+const MASKED: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Files hb writes for the container and bind-mounts in.
+#[derive(Debug, Clone)]
+pub struct EtcFiles {
+    /// `/etc/hosts`.
+    pub hosts: PathBuf,
+    /// `/etc/resolv.conf`.
+    pub resolv_conf: PathBuf,
+    /// `/etc/hostname`.
+    pub hostname: PathBuf,
+}
+
+fn bind(source: &Path, dest: &str, ro: bool) -> Result<Mount> {
+    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+    if ro {
+        options.push("ro".into());
+    }
+    MountBuilder::default()
+        .destination(dest)
+        .typ("bind")
+        .source(source)
+        .options(options)
+        .build()
+        .map_err(|e| Error::Spec(e.to_string()))
+}
+
+/// The hard limit hb runs under for `RLIMIT_NOFILE` (what crun can grant without CAP_SYS_RESOURCE).
+pub fn nofile_hard_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| hard)
+        .unwrap_or(1024)
+}
+
+/// Everything [`build`] needs.
+#[derive(Debug, Clone)]
+pub struct SpecInput<'a> {
+    /// The container id (also the default hostname).
+    pub id: &'a str,
+    /// The mounted root filesystem.
+    pub rootfs: &'a Path,
+    /// What the image says.
+    pub image: &'a ImageDefaults,
+    /// What the container asks for.
+    pub overrides: &'a Overrides,
+    /// The files hb writes for /etc.
+    pub etc: &'a EtcFiles,
+    /// The cgroup path (`/hb/<id>`).
+    pub cgroups_path: &'a str,
+}
+
+/// Builds the runtime spec.
+pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
+    let spec_err = |e: oci_spec::OciSpecError| Error::Spec(e.to_string());
+    let o = input.overrides;
+    let hostname = o
+        .hostname
+        .clone()
+        .unwrap_or_else(|| input.id.chars().take(63).collect());
+    let user = resolve_user(
+        input.rootfs,
+        o.user.as_deref().or(input.image.user.as_deref()),
+    )?;
+    let caps: Vec<Capability> = capabilities(&o.cap_add, &o.cap_drop)?
+        .iter()
+        .filter_map(|c| parse_cap(c))
+        .collect();
+    let caps: std::collections::HashSet<Capability> = caps.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(spec_err)?;
+    let nofile = nofile_hard_limit().min(1_048_576);
+    let rlimit = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .hard(nofile)
+        .soft(nofile)
+        .build()
+        .map_err(spec_err)?;
+
+    let mut spec = Spec::default();
+    spec.set_hostname(Some(hostname.clone()));
+    let mut root = oci_spec::runtime::Root::default();
+    root.set_path(input.rootfs.to_path_buf());
+    root.set_readonly(Some(o.read_only));
+    spec.set_root(Some(root));
+
+    let mut process = oci_spec::runtime::Process::default();
+    process.set_args(Some(args(input.image, o)?));
+    process.set_env(Some(env(&input.image.env, &o.env, &hostname)));
+    process.set_cwd(PathBuf::from(
+        o.working_dir
+            .clone()
+            .or_else(|| input.image.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+    ));
+    process.set_user(
+        UserBuilder::default()
+            .uid(user.uid)
+            .gid(user.gid)
+            .additional_gids(user.additional_gids.clone())
+            .build()
+            .map_err(spec_err)?,
+    );
+    process.set_capabilities(Some(capabilities));
+    process.set_rlimits(Some(vec![rlimit]));
+    process.set_no_new_privileges(Some(true));
+    spec.set_process(Some(process));
+
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(bind(&input.etc.hosts, "/etc/hosts", false)?);
+    mounts.push(bind(&input.etc.resolv_conf, "/etc/resolv.conf", false)?);
+    mounts.push(bind(&input.etc.hostname, "/etc/hostname", false)?);
+    spec.set_mounts(Some(mounts));
+
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(PathBuf::from(input.cgroups_path)));
+        linux.set_masked_paths(Some(MASKED.iter().map(|s| s.to_string()).collect()));
+        linux.set_readonly_paths(Some(READONLY.iter().map(|s| s.to_string()).collect()));
+        // A network namespace of its own with only `lo`: no route out until the
+        // network crate attaches it to a project network.
+        let namespaces: Vec<LinuxNamespace> = [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Mount,
+        ]
+        .into_iter()
+        .map(|t| {
+            let mut n = LinuxNamespace::default();
+            n.set_typ(t);
+            n
+        })
+        .collect();
+        linux.set_namespaces(Some(namespaces));
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Option<Vec<String>> {
+        Some(s.iter().map(|x| x.to_string()).collect())
+    }
+
+    #[test]
+    fn args_follow_dockers_rules() {
+        let image = ImageDefaults {
+            entrypoint: v(&["/entry"]),
+            cmd: v(&["default", "args"]),
+            ..Default::default()
+        };
+        let bare = ImageDefaults {
+            cmd: v(&["sh"]),
+            ..Default::default()
+        };
+        let cases: &[(
+            &ImageDefaults,
+            Option<Vec<String>>,
+            Option<Vec<String>>,
+            &[&str],
+        )] = &[
+            (&image, None, None, &["/entry", "default", "args"]),
+            (&image, None, v(&["x"]), &["/entry", "x"]),
+            (&image, v(&["/other"]), None, &["/other"]),
+            (&image, v(&["/other"]), v(&["y"]), &["/other", "y"]),
+            (&bare, None, None, &["sh"]),
+            (&bare, None, v(&["echo", "hi"]), &["echo", "hi"]),
+            (&bare, v(&["/bin/env"]), None, &["/bin/env"]),
+        ];
+        for (img, entrypoint, command, want) in cases {
+            let o = Overrides {
+                entrypoint: entrypoint.clone(),
+                command: command.clone(),
+                ..Default::default()
+            };
+            assert_eq!(
+                args(img, &o).expect("args"),
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{entrypoint:?} {command:?}"
+            );
+        }
+        let empty = ImageDefaults::default();
+        assert!(matches!(
+            args(&empty, &Overrides::default()),
+            Err(Error::NoCommand)
+        ));
+        let o = Overrides {
+            entrypoint: Some(vec![]),
+            ..Default::default()
+        };
+        assert!(
+            args(&image, &o).is_err(),
+            "an empty entrypoint override with no command leaves nothing to run"
+        );
+    }
+
+    #[test]
+    fn env_merges_key_by_key() {
+        let image = vec!["PATH=/bin".to_string(), "A=1".into(), "B=2".into()];
+        let o = vec![
+            ("B".to_string(), Some("3".to_string())),
+            ("C".into(), Some("x=y".into())),
+            ("A".into(), None),
+        ];
+        assert_eq!(
+            env(&image, &o, "h"),
+            vec!["PATH=/bin", "B=3", "C=x=y", "HOSTNAME=h"]
+        );
+        assert!(env(&[], &[], "h")[0].starts_with("PATH=/usr/local/sbin"));
+    }
+
+    #[test]
+    fn users_resolve_through_the_images_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(d.path().join("etc")).expect("mkdir");
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nhb:x:1000:1000::/home/hb:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nhb:x:1000:\nwheel:x:10:hb,other\naudio:x:29:hb\n",
+        )
+        .expect("group");
+        let r =
+            |u: Option<&str>| resolve_user(d.path(), u).map(|x| (x.uid, x.gid, x.additional_gids));
+        assert_eq!(r(None).expect("root"), (0, 0, vec![]));
+        assert_eq!(r(Some("hb")).expect("name"), (1000, 1000, vec![10, 29]));
+        assert_eq!(r(Some("1000")).expect("uid"), (1000, 1000, vec![10, 29]));
+        assert_eq!(r(Some("1000:10")).expect("uid:gid"), (1000, 10, vec![]));
+        assert_eq!(r(Some("hb:wheel")).expect("name:group"), (1000, 10, vec![]));
+        assert_eq!(
+            r(Some("4242")).expect("unknown uid is fine"),
+            (4242, 0, vec![])
+        );
+        let e = resolve_user(d.path(), Some("nobody")).expect_err("unknown name");
+        assert!(e.to_string().contains("/etc/passwd"), "{e}");
+        assert!(resolve_user(d.path(), Some("hb:nogroup")).is_err());
+    }
+
+    #[test]
+    fn capabilities_add_and_drop() {
+        let caps = capabilities(
+            &["NET_ADMIN".into()],
+            &["mknod".into(), "CAP_NET_RAW".into()],
+        )
+        .expect("caps");
+        assert!(caps.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(
+            !caps.contains(&"CAP_MKNOD".to_string()) && !caps.contains(&"CAP_NET_RAW".to_string())
+        );
+        assert_eq!(
+            capabilities(&[], &["ALL".into()]).expect("none"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            capabilities(&["CHOWN".into()], &["ALL".into()]).expect("only chown"),
+            vec!["CAP_CHOWN".to_string()]
+        );
+        assert!(capabilities(&["ALL".into()], &[])
+            .expect("all")
+            .contains(&"CAP_SYS_ADMIN".to_string()));
+        assert!(matches!(
+            capabilities(&["NOT_A_CAP".into()], &[]),
+            Err(Error::Capability { .. })
+        ));
+    }
+}
