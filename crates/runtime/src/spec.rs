@@ -471,12 +471,13 @@ mod tests {
             cmd: v(&["sh"]),
             ..Default::default()
         };
-        let cases: &[(
-            &ImageDefaults,
+        type Case<'a> = (
+            &'a ImageDefaults,
             Option<Vec<String>>,
             Option<Vec<String>>,
-            &[&str],
-        )] = &[
+            &'a [&'a str],
+        );
+        let cases: &[Case<'_>] = &[
             (&image, None, None, &["/entry", "default", "args"]),
             (&image, None, v(&["x"]), &["/entry", "x"]),
             (&image, v(&["/other"]), None, &["/other"]),
