@@ -35,6 +35,8 @@ else
 fi
 echo "==> cargo doc"
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
+echo "==> cargo build (the CLI tests run hb and hb-shim)"
+cargo build --workspace --locked --quiet
 echo "==> cargo test (privileged tests included)"
 # Under HB_TEST_PRIVILEGED=require a privileged test whose prerequisites are
 # missing fails instead of passing silently.

@@ -56,6 +56,9 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove stored credentials for a registry
     Logout(LogoutArgs),
+    /// Run and manage containers outside any project
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Check that this machine can run containers, and say what to do if not
     Doctor {
         /// Apply the remedies hb can apply itself (moving cgroup controllers of a hybrid host)
@@ -155,6 +158,79 @@ pub enum ImageCommand {
         /// Destination directory (created; must be empty)
         dir: PathBuf,
     },
+}
+
+/// `hb container ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Run a one-off container, like `docker run` (pulls the image if needed)
+    Run(Box<RunArgs>),
+    /// List containers
+    Ls {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Print a container's output
+    Logs {
+        /// Container name
+        name: String,
+        /// Prefix each line with its time
+        #[arg(short, long)]
+        timestamps: bool,
+    },
+    /// Remove containers
+    Rm {
+        /// Container names
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Remove running containers too (they are killed)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `hb container run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the container name
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Container name (default: generated)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to take it from here)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run as this user (name, uid, uid:gid)
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Replace the image's entrypoint
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container hostname
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Add a capability
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a capability
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// The image
+    pub image: String,
+    /// The command and its arguments (default: the image's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 /// `hb login`.

@@ -83,3 +83,38 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()
         .context("cannot start the async runtime")
 }
+
+/// `$HB_RUN`: `/run/hb` for root, else `$XDG_RUNTIME_DIR/hb`.
+pub fn hb_run() -> PathBuf {
+    if let Some(r) = env("HB_RUN") {
+        return PathBuf::from(r);
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        PathBuf::from("/run/hb")
+    } else {
+        env("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("hb")
+    }
+}
+
+/// The container runtime: crun from `$HB_CRUN` or PATH, hb-shim from `$HB_SHIM`
+/// or beside the `hb` binary.
+pub fn runtime_dirs() -> hb_runtime::container::Runtime {
+    let shim = env("HB_SHIM").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("hb-shim")))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("hb-shim"))
+    });
+    hb_runtime::container::Runtime {
+        root: hb_root(),
+        run: hb_run(),
+        crun: env("HB_CRUN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("crun")),
+        shim,
+    }
+}

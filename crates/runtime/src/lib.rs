@@ -1,7 +1,8 @@
-//! Running containers under `crun`. So far: the host checks behind
-//! `hb doctor` — whether this machine can run containers at all, and what to
-//! do when it cannot. The OCI runtime spec, rootfs, shim and operations come
-//! with issue #4.
+//! Running containers under `crun`: the OCI runtime spec by Docker's rules
+//! ([`spec`]), the overlay rootfs and lifecycle ([`container`]), the
+//! per-container `hb-shim` (`src/bin/hb-shim.rs`), and the host checks behind
+//! `hb doctor` ([`doctor`]). Networking, healthchecks, restart policies,
+//! limits, exec and stats are still to come (issue #4).
 //!
 //! Every OS touchpoint goes through the small [`host::Host`] trait, so the
 //! checks' reasoning is tested against made-up hosts as well as the real one.
@@ -15,6 +16,7 @@
 
 use std::path::PathBuf;
 
+pub mod container;
 pub mod doctor;
 pub mod host;
 pub mod spec;
@@ -45,6 +47,34 @@ pub enum Error {
     /// The runtime spec could not be built.
     #[error("cannot build the runtime spec: {0}")]
     Spec(String),
+    /// A container id crun would refuse.
+    #[error("invalid container name {id:?}: use letters, digits, `_`, `.` and `-`, starting with a letter or digit")]
+    Name {
+        /// As given.
+        id: String,
+    },
+    /// A container with this name exists.
+    #[error("a container named {id} already exists; remove it with `hb container rm {id}` or pick another --name")]
+    Exists {
+        /// The name.
+        id: String,
+    },
+    /// The shim could not run the container.
+    #[error("container {id}: {message}")]
+    Shim {
+        /// The container.
+        id: String,
+        /// What the shim recorded.
+        message: String,
+    },
+    /// The container did not exit in time.
+    #[error("container {id} was still running after {waited:?}")]
+    Timeout {
+        /// The container.
+        id: String,
+        /// How long hb waited.
+        waited: std::time::Duration,
+    },
     /// A file or mount operation failed.
     #[error("{}", path.display())]
     Io {

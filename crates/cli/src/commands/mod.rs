@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, ImageCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
 
 mod config;
+mod container;
 mod doctor;
 mod graph;
 mod images;
@@ -43,6 +44,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Image(ImageCommand::Prune) => images::prune(),
         Command::Image(ImageCommand::Unpack { image, dir }) => images::unpack(&image, &dir),
         Command::Doctor { fix, format } => doctor::run(fix, format),
+        Command::Container(ContainerCommand::Run(a)) => container::run(&a),
+        Command::Container(ContainerCommand::Ls { format }) => container::list(format),
+        Command::Container(ContainerCommand::Logs { name, timestamps }) => {
+            container::logs(&name, timestamps)
+        }
+        Command::Container(ContainerCommand::Rm { names, force }) => {
+            container::remove(&names, force)
+        }
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
     }

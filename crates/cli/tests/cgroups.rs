@@ -1,5 +1,11 @@
 //! `hb doctor` on the real host (issue #4, and the machine note): it explains the
 //! hybrid-cgroup state in which crun refuses to run, and `--fix` repairs it.
+//!
+//! Named to run before the other CLI test binaries: the kernel hands a v1
+//! controller back to cgroup v2 only if its hierarchy holds no cgroup, and the
+//! container tests create some.
+
+#![allow(clippy::print_stderr)]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -48,6 +54,29 @@ fn crun_runs(dir: &Path, name: &str) -> bool {
     out.status.success()
 }
 
+/// How many cgroups the hugetlb hierarchy holds, dying ones included (`/proc/cgroups`).
+fn hugetlb_cgroups() -> u64 {
+    std::fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("hugetlb"))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(1)
+}
+
+fn remount_hugetlb() {
+    let _ = Command::new("mount")
+        .args([
+            "-t",
+            "cgroup",
+            "-o",
+            "hugetlb",
+            "cgroup",
+            "/sys/fs/cgroup/hugetlb",
+        ])
+        .status();
+}
+
 #[test]
 #[ignore = "privileged: root, crun and a hybrid-cgroup host; remounts the hugetlb hierarchy"]
 fn doctor_explains_and_fixes_the_hybrid_cgroup_layout() {
@@ -63,14 +92,27 @@ fn doctor_explains_and_fixes_the_hybrid_cgroup_layout() {
     }
     let work = tempfile::tempdir().expect("tempdir");
     bundle(work.path());
-    // Break it as a fresh boot has it: hugetlb back on cgroup v2.
+    // Break it as a fresh boot has it: hugetlb back on cgroup v2. The kernel gives a
+    // controller back only when its v1 hierarchy holds no cgroup (not even a dying one).
+    let hierarchy = Path::new("/sys/fs/cgroup/hugetlb");
     if Command::new("mountpoint")
-        .args(["-q", "/sys/fs/cgroup/hugetlb"])
+        .arg("-q")
+        .arg(hierarchy)
         .status()
         .is_ok_and(|s| s.success())
     {
+        if hugetlb_cgroups() > 1 {
+            // Unmounting would not give hugetlb back to v2. Check the healthy state
+            // only; the failing state is covered against made-up hosts in hb-runtime.
+            eprintln!(
+                "not reproducing the broken layout: the hugetlb hierarchy holds {} cgroups",
+                hugetlb_cgroups()
+            );
+            assert!(hb(&["doctor"]).status.success());
+            return;
+        }
         assert!(Command::new("umount")
-            .arg("/sys/fs/cgroup/hugetlb")
+            .arg(hierarchy)
             .status()
             .expect("umount")
             .success());
@@ -79,16 +121,19 @@ fn doctor_explains_and_fixes_the_hybrid_cgroup_layout() {
     while !controllers().contains("hugetlb") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        controllers().contains("hugetlb"),
-        "the kernel moved hugetlb back to cgroup v2"
-    );
+    if !controllers().contains("hugetlb") {
+        remount_hugetlb();
+        panic!("the kernel did not move hugetlb back to cgroup v2");
+    }
     assert!(
         !crun_runs(work.path(), "hb-doctor-test-broken"),
         "crun refuses in this state (the diagnosis is real)"
     );
     let broken = hb(&["doctor"]);
-    let text = String::from_utf8_lossy(&broken.stdout);
+    let text = String::from_utf8_lossy(&broken.stdout).into_owned();
+    if broken.status.success() || !text.contains("hugetlb") {
+        remount_hugetlb();
+    }
     assert!(!broken.status.success(), "doctor fails: {text}");
     assert!(
         text.contains("FAIL")

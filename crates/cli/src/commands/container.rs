@@ -1,0 +1,175 @@
+//! `hb container run|ls|logs|rm`: one-off containers, as `docker run` makes them.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hb_image::{ImageRef, Platform, Quiet};
+use hb_runtime::container::{LogLine, Runtime};
+use hb_runtime::spec::Overrides;
+
+use crate::cli::{ListFormat, RunArgs};
+use crate::commands::print;
+use crate::context;
+
+fn generated_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("hb-{:x}{:05x}", std::process::id(), nanos >> 12)
+}
+
+fn emit(line: &LogLine) -> std::io::Result<()> {
+    let end = if line.full { "\n" } else { "" };
+    if line.stream == "stderr" {
+        let mut e = std::io::stderr().lock();
+        write!(e, "{}{end}", line.text)?;
+        e.flush()
+    } else {
+        let mut o = std::io::stdout().lock();
+        write!(o, "{}{end}", line.text)?;
+        o.flush()
+    }
+}
+
+pub fn run(a: &RunArgs) -> Result<ExitCode> {
+    let store = context::store()?;
+    let image_ref: ImageRef = a.image.parse()?;
+    let record = match store.find(&a.image) {
+        Ok(r) => r,
+        Err(_) => {
+            let puller = context::puller()?;
+            context::runtime()?
+                .block_on(puller.pull(&image_ref, &Platform::host(), Arc::new(Quiet)))
+                .with_context(|| format!("cannot pull {image_ref}"))?
+        }
+    };
+    let image = store.image(&record)?;
+    let env = a
+        .env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (kv.clone(), std::env::var(kv).ok()),
+        })
+        .collect();
+    let overrides = Overrides {
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        command: (!a.command.is_empty()).then(|| a.command.clone()),
+        env,
+        user: a.user.clone(),
+        working_dir: a.workdir.clone(),
+        hostname: a.hostname.clone(),
+        read_only: a.read_only,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+    };
+    let rt = context::runtime_dirs();
+    let name = a.name.clone().unwrap_or_else(generated_name);
+    let c = rt.create(&name, &image, &overrides)?;
+    if let Err(e) = rt.start(&c) {
+        let _ = rt.remove(&c);
+        return Err(e.into());
+    }
+    if a.detach {
+        print(&format!("{name}\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Follow the log until the container exits, then print what is left.
+    let mut shown = 0;
+    let code = loop {
+        let lines = rt.logs(&c)?;
+        for l in &lines[shown..] {
+            emit(l)?;
+        }
+        shown = lines.len();
+        if let Ok(code) = rt.wait(&c, Duration::from_millis(20)) {
+            for l in &rt.logs(&c)?[shown..] {
+                emit(l)?;
+            }
+            break code;
+        }
+    };
+    if a.rm {
+        rt.remove(&c)?;
+    }
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn state(rt: &Runtime, c: &hb_runtime::container::Container) -> String {
+    match rt.status(c) {
+        Some(s) if s.state == "exited" => format!("exited ({})", s.exit_code.unwrap_or(-1)),
+        Some(s) => s.state,
+        None => "created".into(),
+    }
+}
+
+pub fn list(format: ListFormat) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    let rows: Vec<(String, String, String)> = rt
+        .list()
+        .iter()
+        .map(|c| (c.id.clone(), rt.image_of(c), state(&rt, c)))
+        .collect();
+    let text = match format {
+        ListFormat::Json => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(n, i, s)| serde_json::json!({"name": n, "image": i, "status": s}))
+                .collect();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        ListFormat::Table => {
+            let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
+            let wi = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(5);
+            let mut s = format!("{:w$}  {:wi$}  STATUS\n", "NAME", "IMAGE");
+            for (n, i, st) in &rows {
+                s.push_str(&format!("{n:w$}  {i:wi$}  {st}\n"));
+            }
+            s
+        }
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn find(rt: &Runtime, name: &str) -> Result<hb_runtime::container::Container> {
+    match rt.get(name) {
+        Some(c) => Ok(c),
+        None => bail!("no container named {name}; `hb container ls` lists them"),
+    }
+}
+
+pub fn logs(name: &str, timestamps: bool) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    let c = find(&rt, name)?;
+    for mut l in rt.logs(&c)? {
+        if timestamps {
+            l.text = format!("{} {}", l.time, l.text);
+        }
+        emit(&l)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(names: &[String], force: bool) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    for n in names {
+        let c = find(&rt, n)?;
+        if !force && rt.status(&c).is_some_and(|s| s.state == "running") {
+            bail!("container {n} is running; stop it first, or use --force to kill it");
+        }
+        rt.remove(&c)?;
+        print(&format!("{n}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

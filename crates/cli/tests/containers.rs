@@ -1,0 +1,163 @@
+//! `hb container run|ls|logs|rm` end to end, under the real crun (#4).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hb_test_support::{privileged, Registries};
+
+fn shim() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_hb")).with_file_name("hb-shim");
+    assert!(
+        p.is_file(),
+        "{} is missing: build the workspace first (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+fn hb(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hb"))
+        .args(args)
+        .env("HB_ROOT", root)
+        .env("HB_RUN", root.join("run"))
+        .env("HB_SHIM", shim())
+        .output()
+        .expect("hb runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn run_like_docker_run() {
+    if !privileged(&["registry", "crun"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let busybox = format!("{}/busybox", reg.anon);
+
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "--rm",
+            &busybox,
+            "echo",
+            "hello from hb",
+        ],
+    );
+    assert_eq!(
+        (o.status.code(), text(&o.stdout)),
+        (Some(0), "hello from hb\n".into()),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "--rm",
+            &busybox,
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7), "the exit code is passed back");
+    assert_eq!(
+        (text(&o.stdout), text(&o.stderr)),
+        ("out\n".into(), "err\n".into())
+    );
+
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "--rm",
+            "-e",
+            "FOO=bar",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            &busybox,
+            "sh",
+            "-c",
+            "echo $FOO $(id -u) $(pwd)",
+        ],
+    );
+    assert_eq!(text(&o.stdout), "bar 65534 /tmp\n", "{}", text(&o.stderr));
+
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "--rm",
+            "--read-only",
+            &busybox,
+            "touch",
+            "/x",
+        ],
+    );
+    assert_ne!(o.status.code(), Some(0));
+
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "named",
+            &busybox,
+            "sh",
+            "-c",
+            "echo in the background",
+        ],
+    );
+    assert_eq!(text(&o.stdout), "named\n", "{}", text(&o.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ls: serde_json::Value =
+            serde_json::from_slice(&hb(r, &["container", "ls", "--format", "json"]).stdout)
+                .expect("json");
+        if ls[0]["status"] == "exited (0)" {
+            assert_eq!(ls[0]["name"], "named");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "it exits: {ls}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        text(&hb(r, &["container", "logs", "named"]).stdout),
+        "in the background\n"
+    );
+    assert!(hb(r, &["container", "rm", "named"]).status.success());
+    let left: Vec<_> = std::fs::read_dir(r.join("containers"))
+        .expect("dir")
+        .collect();
+    assert!(left.is_empty(), "--rm and rm leave nothing: {left:?}");
+
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "--rm",
+            "--name",
+            "../bad",
+            &busybox,
+            "true",
+        ],
+    );
+    assert!(!o.status.success() && text(&o.stderr).contains("invalid container name"));
+}

@@ -1,0 +1,377 @@
+//! Container lifecycle: create (overlay rootfs over the image's layers, the
+//! /etc files, the runtime spec), start (a detached `hb-shim` running crun),
+//! wait, logs, remove (leaving no mount, directory or crun state behind).
+//!
+//! ```text
+//! $HB_ROOT/containers/<id>/
+//!   config.json   the OCI runtime spec (this directory is the bundle)
+//!   rootfs/       overlay: lowerdir = the image's layers, upperdir = upper/
+//!   upper/ work/  the container's own changes
+//!   hosts resolv.conf hostname
+//!   ctr.log       stdout/stderr in CRI format (written by hb-shim)
+//!   status        {"state": "running"|"exited", "exit_code": …} (written by hb-shim)
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hb_image::LocalImage;
+use serde::Deserialize;
+
+use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
+use crate::{Error, Result};
+
+/// Where containers live and the programs that run them.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// `$HB_ROOT`.
+    pub root: PathBuf,
+    /// `$HB_RUN` (crun's state goes under `crun/`).
+    pub run: PathBuf,
+    /// The crun binary.
+    pub crun: PathBuf,
+    /// The hb-shim binary.
+    pub shim: PathBuf,
+}
+
+/// A container hb created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// Its id (name).
+    pub id: String,
+    /// Its directory (also the OCI bundle).
+    pub dir: PathBuf,
+}
+
+/// What the shim records.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Status {
+    /// `running`, `exited` or `failed`.
+    pub state: String,
+    /// The exit code, once exited (128 + signal when killed).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Why the shim failed, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// False for a partial line (continued by the next).
+    pub full: bool,
+    /// The text.
+    pub text: String,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What the image's config says about running it.
+pub fn image_defaults(image: &LocalImage) -> ImageDefaults {
+    let c = &image.config.config;
+    ImageDefaults {
+        entrypoint: c.entrypoint.clone(),
+        cmd: c.cmd.clone(),
+        env: c.env.clone().unwrap_or_default(),
+        working_dir: c.working_dir.clone(),
+        user: c.user.clone(),
+    }
+}
+
+/// Container ids: what crun accepts and hb names files after.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+impl Runtime {
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// The container `id`, if it exists.
+    pub fn get(&self, id: &str) -> Option<Container> {
+        let dir = self.dir(id);
+        dir.join("config.json").is_file().then(|| Container {
+            id: id.to_string(),
+            dir,
+        })
+    }
+
+    /// Every container, by id.
+    pub fn list(&self) -> Vec<Container> {
+        let mut out: Vec<Container> = fs::read_dir(self.root.join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| self.get(&e.file_name().to_string_lossy()))
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// Creates a container: mounts its rootfs and writes its bundle. Undone entirely if any step fails.
+    pub fn create(&self, id: &str, image: &LocalImage, overrides: &Overrides) -> Result<Container> {
+        if !valid_id(id) {
+            return Err(Error::Name { id: id.to_string() });
+        }
+        let dir = self.dir(id);
+        if dir.exists() {
+            return Err(Error::Exists { id: id.to_string() });
+        }
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let c = Container {
+            id: id.to_string(),
+            dir,
+        };
+        match self.prepare(&c, image, overrides) {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                // Keep the original error; the cleanup is best effort.
+                let _ = self.remove(&c);
+                Err(e)
+            }
+        }
+    }
+
+    fn prepare(&self, c: &Container, image: &LocalImage, overrides: &Overrides) -> Result<()> {
+        let (rootfs, upper, work) = (
+            c.dir.join("rootfs"),
+            c.dir.join("upper"),
+            c.dir.join("work"),
+        );
+        for d in [&rootfs, &upper, &work] {
+            fs::create_dir(d).map_err(io_err(d))?;
+        }
+        mount_overlay(&image.layers, &upper, &work, &rootfs)?;
+        let hostname = overrides
+            .hostname
+            .clone()
+            .unwrap_or_else(|| c.id.chars().take(63).collect());
+        let etc = EtcFiles {
+            hosts: c.dir.join("hosts"),
+            resolv_conf: c.dir.join("resolv.conf"),
+            hostname: c.dir.join("hostname"),
+        };
+        let write = |p: &Path, text: &str| fs::write(p, text).map_err(io_err(p));
+        write(&etc.hosts, &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))?;
+        // No network yet: only the loopback interface, so no resolver to point at.
+        write(
+            &etc.resolv_conf,
+            "# hb: this container has no network but loopback\n",
+        )?;
+        write(&etc.hostname, &format!("{hostname}\n"))?;
+        write(&c.dir.join("image"), &image.record.name)?;
+        let cgroups_path = format!("/hb/{}", c.id);
+        let spec = spec::build(&SpecInput {
+            id: &c.id,
+            rootfs: &rootfs,
+            image: &image_defaults(image),
+            overrides,
+            etc: &etc,
+            cgroups_path: &cgroups_path,
+        })?;
+        let config = c.dir.join("config.json");
+        let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Spec(e.to_string()))?;
+        write(&config, &String::from_utf8_lossy(&json))
+    }
+
+    /// Starts the container under a detached hb-shim.
+    pub fn start(&self, c: &Container) -> Result<()> {
+        use std::os::unix::process::CommandExt;
+        let crun_root = self.run.join("crun");
+        fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
+        Command::new(&self.shim)
+            .arg("--crun")
+            .arg(&self.crun)
+            .arg("--root")
+            .arg(&crun_root)
+            .arg("--bundle")
+            .arg(&c.dir)
+            .args(["--id", &c.id])
+            .arg("--log")
+            .arg(c.dir.join("ctr.log"))
+            .arg("--status")
+            .arg(c.dir.join("status"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C at the terminal does not reach it,
+            // and it outlives the CLI.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::Io {
+                path: self.shim.clone(),
+                source: e,
+            })?;
+        Ok(())
+    }
+
+    /// The image name a container was created from.
+    pub fn image_of(&self, c: &Container) -> String {
+        fs::read_to_string(c.dir.join("image")).unwrap_or_default()
+    }
+
+    /// What the shim last recorded, if anything yet.
+    pub fn status(&self, c: &Container) -> Option<Status> {
+        fs::read(c.dir.join("status"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Waits until the container has exited (or `timeout` passes) and returns its exit code.
+    pub fn wait(&self, c: &Container, timeout: Duration) -> Result<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.status(c) {
+                Some(Status {
+                    state,
+                    exit_code: Some(code),
+                    ..
+                }) if state == "exited" => return Ok(code),
+                Some(Status { state, error, .. }) if state == "failed" => {
+                    return Err(Error::Shim {
+                        id: c.id.clone(),
+                        message: error.unwrap_or_default(),
+                    })
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    id: c.id.clone(),
+                    waited: timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The log lines written so far.
+    pub fn logs(&self, c: &Container) -> Result<Vec<LogLine>> {
+        let path = c.dir.join("ctr.log");
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        Ok(text.lines().filter_map(parse_cri).collect())
+    }
+
+    /// Removes the container: stops it if it runs, unmounts its rootfs, deletes
+    /// crun's state and its directory.
+    pub fn remove(&self, c: &Container) -> Result<()> {
+        let crun_root = self.run.join("crun");
+        let _ = Command::new(&self.crun)
+            .arg("--root")
+            .arg(&crun_root)
+            .args(["kill", &c.id, "KILL"])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new(&self.crun)
+            .arg("--root")
+            .arg(&crun_root)
+            .args(["delete", "--force", &c.id])
+            .stderr(Stdio::null())
+            .status();
+        let rootfs = c.dir.join("rootfs");
+        if is_mountpoint(&rootfs) {
+            nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
+                Error::Io {
+                    path: rootfs.clone(),
+                    source: e.into(),
+                }
+            })?;
+        }
+        fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))
+    }
+}
+
+/// Parses one CRI log line: `TIME STREAM F|P TEXT`.
+pub fn parse_cri(line: &str) -> Option<LogLine> {
+    let mut parts = line.splitn(4, ' ');
+    let time = parts.next()?.to_string();
+    let stream = parts.next()?.to_string();
+    let tag = parts.next()?;
+    let text = parts.next().unwrap_or("").to_string();
+    Some(LogLine {
+        time,
+        stream,
+        full: tag == "F",
+        text,
+    })
+}
+
+fn is_mountpoint(path: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(&want))
+}
+
+/// Mounts the overlay: the image's layers (topmost first) under the container's upper dir.
+fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let lower: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(|e| Error::Io {
+        path: target.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cri_lines_parse() {
+        let l = parse_cri("2026-11-30T12:00:00.000000001Z stdout F hello world").expect("parses");
+        assert_eq!(
+            (l.stream.as_str(), l.full, l.text.as_str()),
+            ("stdout", true, "hello world")
+        );
+        let l = parse_cri("2026-11-30T12:00:00.000000001Z stderr P ").expect("parses");
+        assert_eq!((l.full, l.text.as_str()), (false, ""));
+        assert!(parse_cri("garbage").is_none());
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(valid_id("web-1") && valid_id("a.b_c"));
+        assert!(!valid_id("") && !valid_id("-x") && !valid_id("a/b") && !valid_id("../x"));
+    }
+}
