@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use hb_image::LocalImage;
 use serde::Deserialize;
 
+use crate::host::{Host, RealHost};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
 use crate::{Error, Result};
 
@@ -260,7 +261,7 @@ impl Runtime {
                     waited: timeout,
                 });
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -292,7 +293,7 @@ impl Runtime {
             .stderr(Stdio::null())
             .status();
         let rootfs = c.dir.join("rootfs");
-        if is_mountpoint(&rootfs) {
+        if RealHost.is_mountpoint(&rootfs) {
             nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
                 Error::Io {
                     path: rootfs.clone(),
@@ -317,14 +318,6 @@ pub fn parse_cri(line: &str) -> Option<LogLine> {
         full: tag == "F",
         text,
     })
-}
-
-fn is_mountpoint(path: &Path) -> bool {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(&want))
 }
 
 /// Mounts the overlay: the image's layers (topmost first) under the container's upper dir.
