@@ -171,6 +171,41 @@ pub enum ContainerCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Stop containers: their stop signal, then SIGKILL after the timeout
+    Stop {
+        /// Container names
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Seconds to wait before SIGKILL
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+    },
+    /// Send a signal to containers
+    Kill {
+        /// Container names
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// The signal (name or number)
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+    },
+    /// Run a command in a running container (no TTY)
+    Exec {
+        /// Set an environment variable (KEY=VALUE)
+        #[arg(short, long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Run as this user
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Working directory
+        #[arg(short, long)]
+        workdir: Option<String>,
+        /// Container name
+        name: String,
+        /// The command and its arguments
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Print a container's output
     Logs {
         /// Container name
@@ -226,6 +261,15 @@ pub struct RunArgs {
     /// Drop a capability
     #[arg(long)]
     pub cap_drop: Vec<String>,
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// CPU limit in cores (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
     /// The image
     pub image: String,
     /// The command and its arguments (default: the image's)

@@ -265,6 +265,107 @@ impl Runtime {
         }
     }
 
+    fn crun(&self, args: &[&str]) -> Result<std::process::Output> {
+        Command::new(&self.crun)
+            .arg("--root")
+            .arg(self.run.join("crun"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::Io {
+                path: self.crun.clone(),
+                source: e,
+            })
+    }
+
+    /// True while the shim reports the container running.
+    pub fn running(&self, c: &Container) -> bool {
+        self.status(c).is_some_and(|s| s.state == "running")
+    }
+
+    /// Sends `signal` (a name like `TERM` or `SIGKILL`, or a number) to the container's init process.
+    pub fn kill(&self, c: &Container, signal: &str) -> Result<()> {
+        let sig = signal.trim_start_matches("SIG");
+        let out = self.crun(&["kill", &c.id, sig])?;
+        if !out.status.success() && self.running(c) {
+            return Err(Error::Crun {
+                id: c.id.clone(),
+                op: "kill",
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops the container: `signal` (the image's StopSignal or TERM), then SIGKILL
+    /// after `grace`. Returns the exit code.
+    pub fn stop(&self, c: &Container, signal: &str, grace: Duration) -> Result<i32> {
+        if !self.running(c) {
+            return self.wait(c, Duration::ZERO);
+        }
+        self.kill(c, signal)?;
+        match self.wait(c, grace) {
+            Ok(code) => Ok(code),
+            Err(Error::Timeout { .. }) => {
+                self.kill(c, "KILL")?;
+                self.wait(c, Duration::from_secs(10))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs a command in the running container (no TTY), returning its exit code,
+    /// stdout and stderr.
+    pub fn exec(
+        &self,
+        c: &Container,
+        command: &[String],
+        env: &[(String, String)],
+        user: Option<&str>,
+        workdir: Option<&str>,
+    ) -> Result<(i32, Vec<u8>, Vec<u8>)> {
+        if !self.running(c) {
+            return Err(Error::NotRunning { id: c.id.clone() });
+        }
+        let mut args: Vec<String> = vec!["exec".into()];
+        // `crun exec --env` replaces the environment: give the container's own
+        // (from its spec) with the overrides on top, as `docker exec -e` does.
+        let config = c.dir.join("config.json");
+        let spec: serde_json::Value =
+            serde_json::from_slice(&fs::read(&config).map_err(io_err(&config))?)
+                .map_err(|e| Error::Spec(e.to_string()))?;
+        let base: Vec<String> = spec["process"]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let overrides: Vec<(String, Option<String>)> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        let hostname = spec["hostname"].as_str().unwrap_or(&c.id).to_string();
+        for kv in spec::env(&base, &overrides, &hostname) {
+            args.push("--env".into());
+            args.push(kv);
+        }
+        if let Some(u) = user {
+            let rootfs = c.dir.join("rootfs");
+            let r = spec::resolve_user(&rootfs, Some(u))?;
+            args.push("--user".into());
+            args.push(format!("{}:{}", r.uid, r.gid));
+        }
+        if let Some(w) = workdir {
+            args.push("--cwd".into());
+            args.push(w.into());
+        }
+        args.push(c.id.clone());
+        args.extend(command.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.crun(&refs)?;
+        Ok((out.status.code().unwrap_or(255), out.stdout, out.stderr))
+    }
+
     /// The log lines written so far.
     pub fn logs(&self, c: &Container) -> Result<Vec<LogLine>> {
         let path = c.dir.join("ctr.log");

@@ -67,6 +67,22 @@ pub enum Error {
         /// What the shim recorded.
         message: String,
     },
+    /// crun failed.
+    #[error("container {id}: crun {op} failed: {stderr}")]
+    Crun {
+        /// The container.
+        id: String,
+        /// The operation.
+        op: &'static str,
+        /// The tail of crun's stderr.
+        stderr: String,
+    },
+    /// The operation needs a running container.
+    #[error("container {id} is not running; `hb container ls` shows its status")]
+    NotRunning {
+        /// The container.
+        id: String,
+    },
     /// The container did not exit in time.
     #[error("container {id} was still running after {waited:?}")]
     Timeout {

@@ -37,7 +37,7 @@ pub struct ImageDefaults {
 }
 
 /// What the container asks for on top of the image.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     /// Replaces the image's Entrypoint (and drops its Cmd).
     pub entrypoint: Option<Vec<String>>,
@@ -57,6 +57,62 @@ pub struct Overrides {
     pub cap_add: Vec<String>,
     /// Capabilities to drop.
     pub cap_drop: Vec<String>,
+    /// Memory limit in bytes (`mem_limit`, `-m`).
+    pub memory: Option<u64>,
+    /// Memory + swap limit in bytes (`memswap_limit`).
+    pub memory_swap: Option<u64>,
+    /// CPU limit in cores (`cpus`, `--cpus`).
+    pub cpus: Option<f64>,
+    /// Relative CPU weight (`cpu_shares`).
+    pub cpu_shares: Option<u64>,
+    /// Maximum number of processes (`pids_limit`, `--pids-limit`).
+    pub pids: Option<i64>,
+}
+
+/// CFS period hb uses for `cpus` (Docker's default, 100 ms).
+const CPU_PERIOD: u64 = 100_000;
+
+/// `linux.resources` for the limits asked for (cgroup v1 and v2 alike: crun translates).
+fn resources(o: &Overrides) -> Result<Option<oci_spec::runtime::LinuxResources>> {
+    use oci_spec::runtime::{
+        LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+    };
+    let err = |e: oci_spec::OciSpecError| Error::Spec(e.to_string());
+    if o.memory.is_none()
+        && o.memory_swap.is_none()
+        && o.cpus.is_none()
+        && o.cpu_shares.is_none()
+        && o.pids.is_none()
+    {
+        return Ok(None);
+    }
+    let mut r = LinuxResourcesBuilder::default();
+    if o.memory.is_some() || o.memory_swap.is_some() {
+        let mut m = LinuxMemoryBuilder::default();
+        if let Some(limit) = o.memory {
+            m = m.limit(limit as i64);
+        }
+        if let Some(swap) = o.memory_swap {
+            m = m.swap(swap as i64);
+        }
+        r = r.memory(m.build().map_err(err)?);
+    }
+    if o.cpus.is_some() || o.cpu_shares.is_some() {
+        let mut c = LinuxCpuBuilder::default();
+        if let Some(cpus) = o.cpus.filter(|c| *c > 0.0) {
+            c = c
+                .period(CPU_PERIOD)
+                .quota((cpus * CPU_PERIOD as f64).round() as i64);
+        }
+        if let Some(shares) = o.cpu_shares {
+            c = c.shares(shares);
+        }
+        r = r.cpu(c.build().map_err(err)?);
+    }
+    if let Some(p) = o.pids {
+        r = r.pids(LinuxPidsBuilder::default().limit(p).build().map_err(err)?);
+    }
+    r.build().map(Some).map_err(err)
 }
 
 /// The process arguments by Docker's rules.
@@ -427,8 +483,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     mounts.push(bind(&input.etc.hostname, "/etc/hostname", false)?);
     spec.set_mounts(Some(mounts));
 
+    let limits = resources(o)?;
     if let Some(linux) = spec.linux_mut() {
         linux.set_cgroups_path(Some(PathBuf::from(input.cgroups_path)));
+        if limits.is_some() {
+            linux.set_resources(limits);
+        }
         linux.set_masked_paths(Some(MASKED.iter().map(|s| s.to_string()).collect()));
         linux.set_readonly_paths(Some(READONLY.iter().map(|s| s.to_string()).collect()));
         // A network namespace of its own with only `lo`: no route out until the
@@ -556,6 +616,22 @@ mod tests {
         let e = resolve_user(d.path(), Some("nobody")).expect_err("unknown name");
         assert!(e.to_string().contains("/etc/passwd"), "{e}");
         assert!(resolve_user(d.path(), Some("hb:nogroup")).is_err());
+    }
+
+    #[test]
+    fn limits_become_linux_resources() {
+        let o = Overrides {
+            memory: Some(64 << 20),
+            cpus: Some(0.5),
+            pids: Some(32),
+            ..Default::default()
+        };
+        let r = resources(&o).expect("resources").expect("some");
+        assert_eq!(r.memory().as_ref().and_then(|m| m.limit()), Some(64 << 20));
+        assert_eq!(r.cpu().as_ref().and_then(|c| c.quota()), Some(50_000));
+        assert_eq!(r.cpu().as_ref().and_then(|c| c.period()), Some(100_000));
+        assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(32));
+        assert!(resources(&Overrides::default()).expect("none").is_none());
     }
 
     #[test]

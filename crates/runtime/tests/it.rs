@@ -288,3 +288,173 @@ fn names_are_checked_and_unique() {
         "a failed create leaves nothing"
     );
 }
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn a_memory_hog_is_oom_killed_and_a_pids_limit_holds() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    // `tail` keeps the whole last "line" (100 MB of zeros) in memory.
+    let o = Overrides {
+        command: sh("head -c 100000000 /dev/zero | tail >/dev/null"),
+        memory: Some(32 << 20),
+        memory_swap: Some(32 << 20),
+        ..Default::default()
+    };
+    let (c, code) = env.run("hb-it-oom", &image, o);
+    assert_eq!(
+        code,
+        137,
+        "killed by the OOM killer: {:?}",
+        env.output(&c, "stderr")
+    );
+    env.remove_clean(&c);
+    let o = Overrides {
+        command: sh(
+            "(for i in $(seq 1 40); do sleep 5 & done) 2>/dev/null; set -- /proc/[0-9]*; echo $#",
+        ),
+        pids: Some(16),
+        ..Default::default()
+    };
+    let (c, code) = env.run("hb-it-pids", &image, o);
+    assert_eq!(code, 0);
+    let n: u32 = env
+        .output(&c, "stdout")
+        .first()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("a count");
+    assert!(
+        (2..=16).contains(&n),
+        "at most 16 processes in the container: {n}"
+    );
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn stop_escalates_to_sigkill_after_the_grace_period() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let start = |id: &str, script: &str| {
+        let c = env
+            .runtime
+            .create(
+                id,
+                &image,
+                &Overrides {
+                    command: sh(script),
+                    ..Default::default()
+                },
+            )
+            .expect("create");
+        env.runtime.start(&c).expect("start");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !env.runtime.running(&c) {
+            assert!(std::time::Instant::now() < deadline, "it starts");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        c
+    };
+    // sh as PID 1 ignores TERM unless it traps it: the grace period runs out.
+    let c = start(
+        "hb-it-stubborn",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    );
+    let t = std::time::Instant::now();
+    let code = env
+        .runtime
+        .stop(&c, "TERM", Duration::from_millis(500))
+        .expect("stops");
+    assert_eq!(code, 137, "killed");
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "it waited out the grace period"
+    );
+    env.remove_clean(&c);
+    // A process that handles TERM stops at once.
+    let c = start(
+        "hb-it-polite",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    );
+    let t = std::time::Instant::now();
+    assert_eq!(
+        env.runtime
+            .stop(&c, "SIGTERM", Duration::from_secs(10))
+            .expect("stops"),
+        0
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn exec_runs_in_the_container_with_its_exit_code() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let c = env
+        .runtime
+        .create(
+            "hb-it-exec",
+            &image,
+            &Overrides {
+                command: sh("echo ready > /tmp/flag; sleep 30"),
+                ..Default::default()
+            },
+        )
+        .expect("create");
+    env.runtime.start(&c).expect("start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if env.runtime.running(&c) {
+            let (code, out, _) = env
+                .runtime
+                .exec(&c, &["cat".into(), "/tmp/flag".into()], &[], None, None)
+                .expect("exec");
+            if code == 0 {
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    "ready\n",
+                    "exec sees the container's filesystem"
+                );
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container comes up"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, out, _) = env
+        .runtime
+        .exec(
+            &c,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo $X $(id -u) $(pwd); exit 5".into(),
+            ],
+            &[("X".into(), "y".into())],
+            Some("nobody"),
+            Some("/tmp"),
+        )
+        .expect("exec");
+    assert_eq!(
+        (code, String::from_utf8_lossy(&out).into_owned()),
+        (5, "y 65534 /tmp\n".into())
+    );
+    assert_eq!(
+        env.runtime
+            .stop(&c, "KILL", Duration::from_secs(5))
+            .expect("killed"),
+        137
+    );
+    let e = env
+        .runtime
+        .exec(&c, &["true".into()], &[], None, None)
+        .expect_err("not running any more");
+    assert!(e.to_string().contains("not running"), "{e}");
+    env.remove_clean(&c);
+}

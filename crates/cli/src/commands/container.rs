@@ -72,6 +72,18 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         read_only: a.read_only,
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
+        memory: a
+            .memory
+            .as_deref()
+            .map(|m| {
+                hb_compose::units::parse_size(m)
+                    .with_context(|| format!("`{m}` is not a size: write it like 512m or 1g"))
+            })
+            .transpose()?,
+        memory_swap: None,
+        cpus: a.cpus,
+        cpu_shares: None,
+        pids: a.pids_limit,
     };
     let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
@@ -172,4 +184,50 @@ pub fn remove(names: &[String], force: bool) -> Result<ExitCode> {
         print(&format!("{n}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn stop(names: &[String], secs: u64) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    for n in names {
+        let c = find(&rt, n)?;
+        let signal = context::store()
+            .ok()
+            .and_then(|s| s.find(&rt.image_of(&c)).ok().and_then(|r| s.image(&r).ok()))
+            .and_then(|img| img.config.config.stop_signal)
+            .unwrap_or_else(|| "TERM".into());
+        rt.stop(&c, &signal, Duration::from_secs(secs))?;
+        print(&format!("{n}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kill(names: &[String], signal: &str) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    for n in names {
+        rt.kill(&find(&rt, n)?, signal)?;
+        print(&format!("{n}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn exec(
+    name: &str,
+    command: &[String],
+    env: &[String],
+    user: Option<&str>,
+    workdir: Option<&str>,
+) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    let c = find(&rt, name)?;
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.clone(), std::env::var(kv).unwrap_or_default()),
+        })
+        .collect();
+    let (code, out, err) = rt.exec(&c, command, &env, user, workdir)?;
+    std::io::stdout().write_all(&out)?;
+    std::io::stderr().write_all(&err)?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

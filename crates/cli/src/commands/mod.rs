@@ -52,6 +52,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Container(ContainerCommand::Rm { names, force }) => {
             container::remove(&names, force)
         }
+        Command::Container(ContainerCommand::Stop { names, time }) => container::stop(&names, time),
+        Command::Container(ContainerCommand::Kill { names, signal }) => {
+            container::kill(&names, &signal)
+        }
+        Command::Container(ContainerCommand::Exec {
+            env,
+            user,
+            workdir,
+            name,
+            command,
+        }) => container::exec(&name, &command, &env, user.as_deref(), workdir.as_deref()),
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
     }
