@@ -270,6 +270,27 @@ pub struct RunArgs {
     /// Maximum number of processes
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Restart policy: `no`, `always`, `on-failure[:N]`, `unless-stopped`
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Healthcheck command, run by /bin/sh -c (default: the image's HEALTHCHECK)
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between healthchecks (e.g. 30s)
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Time a healthcheck may take
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures before unhealthy
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    /// Time during which failures do not count
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Disable the image's healthcheck
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// The image
     pub image: String,
     /// The command and its arguments (default: the image's)

@@ -47,11 +47,94 @@ pub struct Container {
     pub dir: PathBuf,
 }
 
+/// How the shim supervises a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Supervision {
+    /// `no`, `always`, `on-failure[:N]`, `unless-stopped`.
+    pub restart: Option<String>,
+    /// The healthcheck, if any.
+    pub health: Option<HealthSpec>,
+}
+
+/// A healthcheck (compose `healthcheck`, or the image's `Healthcheck`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// `["CMD", args…]` or `["CMD-SHELL", command]` (`["NONE"]` disables).
+    pub test: Vec<String>,
+    /// Between checks (Docker's default 30 s).
+    pub interval: Duration,
+    /// Per check (default 30 s).
+    pub timeout: Duration,
+    /// Consecutive failures before unhealthy (default 3).
+    pub retries: u32,
+    /// Failures before this much time has passed do not count.
+    pub start_period: Duration,
+    /// Between checks during the start period (default 5 s).
+    pub start_interval: Duration,
+}
+
+impl HealthSpec {
+    /// Docker's defaults around a test.
+    pub fn with_test(test: Vec<String>) -> Self {
+        HealthSpec {
+            test,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            start_period: Duration::ZERO,
+            start_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// The command to run in the container, or `None` for `NONE`.
+    pub fn argv(&self) -> Option<Vec<String>> {
+        match self.test.split_first() {
+            Some((k, rest)) if k == "CMD" && !rest.is_empty() => Some(rest.to_vec()),
+            Some((k, rest)) if k == "CMD-SHELL" && !rest.is_empty() => {
+                Some(vec!["/bin/sh".into(), "-c".into(), rest.join(" ")])
+            }
+            Some((k, _)) if k == "NONE" => None,
+            Some(_) => Some(self.test.clone()),
+            None => None,
+        }
+    }
+
+    /// The shim's `--health` argument.
+    fn to_arg(&self) -> Option<String> {
+        let argv = self.argv()?;
+        let ms = |d: Duration| d.as_millis().to_string();
+        let mut f = vec![
+            ms(self.interval),
+            ms(self.timeout),
+            self.retries.to_string(),
+            ms(self.start_period),
+            ms(self.start_interval),
+        ];
+        f.extend(argv);
+        Some(f.join("\u{1f}"))
+    }
+}
+
+/// A healthcheck's state, as the shim records it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Health {
+    /// `starting`, `healthy`, `unhealthy`.
+    pub status: String,
+    /// Consecutive failures.
+    pub failing_streak: u32,
+    /// The last checks.
+    #[serde(default)]
+    pub log: Vec<serde_json::Value>,
+}
+
 /// What the shim records.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Status {
-    /// `running`, `exited` or `failed`.
+    /// `running`, `restarting`, `exited` or `failed`.
     pub state: String,
+    /// How many times the restart policy has restarted it.
+    #[serde(default)]
+    pub restarts: u32,
     /// The exit code, once exited (128 + signal when killed).
     #[serde(default)]
     pub exit_code: Option<i32>,
@@ -195,12 +278,19 @@ impl Runtime {
     }
 
     /// Starts the container under a detached hb-shim.
-    pub fn start(&self, c: &Container) -> Result<()> {
+    pub fn start(&self, c: &Container, supervision: &Supervision) -> Result<()> {
         use std::os::unix::process::CommandExt;
         let crun_root = self.run.join("crun");
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
-        Command::new(&self.shim)
-            .arg("--crun")
+        let _ = fs::remove_file(c.dir.join("stop-requested"));
+        let mut cmd = Command::new(&self.shim);
+        if let Some(r) = &supervision.restart {
+            cmd.args(["--restart", r]);
+        }
+        if let Some(h) = supervision.health.as_ref().and_then(HealthSpec::to_arg) {
+            cmd.arg("--health").arg(h);
+        }
+        cmd.arg("--crun")
             .arg(&self.crun)
             .arg("--root")
             .arg(&crun_root)
@@ -278,16 +368,32 @@ impl Runtime {
             })
     }
 
-    /// True while the shim reports the container running.
+    /// True while the shim supervises the container (running, or waiting to restart).
     pub fn running(&self, c: &Container) -> bool {
-        self.status(c).is_some_and(|s| s.state == "running")
+        self.status(c)
+            .is_some_and(|s| s.state == "running" || s.state == "restarting")
+    }
+
+    /// The healthcheck's state, if the container has one.
+    pub fn health(&self, c: &Container) -> Option<Health> {
+        fs::read(c.dir.join("health"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Tells the shim not to restart the container after it next exits.
+    fn request_stop(&self, c: &Container) {
+        let _ = fs::write(c.dir.join("stop-requested"), "");
     }
 
     /// Sends `signal` (a name like `TERM` or `SIGKILL`, or a number) to the container's init process.
     pub fn kill(&self, c: &Container, signal: &str) -> Result<()> {
         let sig = signal.trim_start_matches("SIG");
         let out = self.crun(&["kill", &c.id, sig])?;
-        if !out.status.success() && self.running(c) {
+        // Between two runs of a restarting container crun has no (complete) state:
+        // there is nothing to signal, and the stop request keeps it from running again.
+        let state = self.run.join("crun").join(&c.id).join("status");
+        if !out.status.success() && self.running(c) && state.exists() {
             return Err(Error::Crun {
                 id: c.id.clone(),
                 op: "kill",
@@ -303,6 +409,7 @@ impl Runtime {
         if !self.running(c) {
             return self.wait(c, Duration::ZERO);
         }
+        self.request_stop(c);
         self.kill(c, signal)?;
         match self.wait(c, grace) {
             Ok(code) => Ok(code),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hb_image::registry::{Client, Retry};
 use hb_image::{ImageRef, LocalImage, Platform, Puller, Quiet, Store};
-use hb_runtime::container::{Container, Runtime};
+use hb_runtime::container::{Container, HealthSpec, Runtime, Supervision};
 use hb_runtime::spec::Overrides;
 use hb_test_support::{privileged, Registries};
 
@@ -59,7 +59,7 @@ impl Env {
 
     fn run(&self, id: &str, image: &LocalImage, o: Overrides) -> (Container, i32) {
         let c = self.runtime.create(id, image, &o).expect("create");
-        self.runtime.start(&c).expect("start");
+        self.runtime.start(&c, &Default::default()).expect("start");
         let code = self
             .runtime
             .wait(&c, Duration::from_secs(30))
@@ -231,7 +231,7 @@ fn the_container_has_no_network_but_loopback_and_outlives_its_caller() {
             },
         )
         .expect("create");
-    env.runtime.start(&c).expect("start");
+    env.runtime.start(&c, &Default::default()).expect("start");
     // The shim runs in a process group of its own.
     std::thread::sleep(Duration::from_millis(200));
     let status = env.runtime.status(&c).expect("the shim wrote its status");
@@ -347,7 +347,7 @@ fn stop_escalates_to_sigkill_after_the_grace_period() {
                 },
             )
             .expect("create");
-        env.runtime.start(&c).expect("start");
+        env.runtime.start(&c, &Default::default()).expect("start");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !env.runtime.running(&c) {
             assert!(std::time::Instant::now() < deadline, "it starts");
@@ -404,7 +404,7 @@ fn exec_runs_in_the_container_with_its_exit_code() {
             },
         )
         .expect("create");
-    env.runtime.start(&c).expect("start");
+    env.runtime.start(&c, &Default::default()).expect("start");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if env.runtime.running(&c) {
@@ -456,5 +456,139 @@ fn exec_runs_in_the_container_with_its_exit_code() {
         .exec(&c, &["true".into()], &[], None, None)
         .expect_err("not running any more");
     assert!(e.to_string().contains("not running"), "{e}");
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn restart_policies_rerun_the_container() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let c = env
+        .runtime
+        .create(
+            "hb-it-restart",
+            &image,
+            &Overrides {
+                command: sh("echo run; exit 1"),
+                ..Default::default()
+            },
+        )
+        .expect("create");
+    env.runtime
+        .start(
+            &c,
+            &Supervision {
+                restart: Some("on-failure:2".into()),
+                health: None,
+            },
+        )
+        .expect("start");
+    assert_eq!(
+        env.runtime
+            .wait(&c, Duration::from_secs(30))
+            .expect("exits"),
+        1
+    );
+    assert_eq!(
+        env.runtime.status(&c).expect("status").restarts,
+        2,
+        "on-failure:2 restarts twice"
+    );
+    assert_eq!(env.output(&c, "stdout"), vec!["run", "run", "run"]);
+    env.remove_clean(&c);
+    // `always` restarts until stopped; a stop is final.
+    let c = env
+        .runtime
+        .create(
+            "hb-it-always",
+            &image,
+            &Overrides {
+                command: sh("sleep 0.05"),
+                ..Default::default()
+            },
+        )
+        .expect("create");
+    env.runtime
+        .start(
+            &c,
+            &Supervision {
+                restart: Some("always".into()),
+                health: None,
+            },
+        )
+        .expect("start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while env.runtime.status(&c).map_or(0, |s| s.restarts) < 2 {
+        assert!(std::time::Instant::now() < deadline, "it restarts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.runtime
+        .stop(&c, "TERM", Duration::from_secs(5))
+        .expect("stops");
+    let restarts = env.runtime.status(&c).expect("status").restarts;
+    std::thread::sleep(Duration::from_millis(500));
+    let s = env.runtime.status(&c).expect("status");
+    assert_eq!(
+        (s.state.as_str(), s.restarts),
+        ("exited", restarts),
+        "no restart after a stop"
+    );
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn healthchecks_go_starting_healthy_unhealthy() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    // Ready after 0.4 s, broken after 1.5 s.
+    let script = "sleep 0.4; touch /tmp/ready; sleep 1.1; rm /tmp/ready; sleep 30";
+    let c = env
+        .runtime
+        .create(
+            "hb-it-health",
+            &image,
+            &Overrides {
+                command: sh(script),
+                ..Default::default()
+            },
+        )
+        .expect("create");
+    let mut h = HealthSpec::with_test(vec!["CMD-SHELL".into(), "test -f /tmp/ready".into()]);
+    h.interval = Duration::from_millis(100);
+    h.timeout = Duration::from_secs(2);
+    h.retries = 2;
+    h.start_period = Duration::from_secs(1);
+    h.start_interval = Duration::from_millis(50);
+    env.runtime
+        .start(
+            &c,
+            &Supervision {
+                restart: None,
+                health: Some(h),
+            },
+        )
+        .expect("start");
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.last().is_none_or(|s| s != "unhealthy") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reaches unhealthy: {seen:?}"
+        );
+        if let Some(h) = env.runtime.health(&c) {
+            if seen.last() != Some(&h.status) {
+                seen.push(h.status);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen, vec!["starting", "healthy", "unhealthy"]);
+    let h = env.runtime.health(&c).expect("health");
+    assert!(h.failing_streak >= 2 && !h.log.is_empty(), "{h:?}");
+    env.runtime
+        .stop(&c, "KILL", Duration::from_secs(5))
+        .expect("stops");
     env.remove_clean(&c);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hb_image::{ImageRef, Platform, Quiet};
-use hb_runtime::container::{LogLine, Runtime};
+use hb_runtime::container::{HealthSpec, LogLine, Runtime, Supervision};
 use hb_runtime::spec::Overrides;
 
 use crate::cli::{ListFormat, RunArgs};
@@ -85,10 +85,14 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         cpu_shares: None,
         pids: a.pids_limit,
     };
+    let supervision = Supervision {
+        restart: a.restart.clone(),
+        health: health(a, &image)?,
+    };
     let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
     let c = rt.create(&name, &image, &overrides)?;
-    if let Err(e) = rt.start(&c) {
+    if let Err(e) = rt.start(&c, &supervision) {
         let _ = rt.remove(&c);
         return Err(e.into());
     }
@@ -117,9 +121,61 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
+/// The healthcheck: `--health-*` flags over the image's HEALTHCHECK, or none.
+fn health(a: &RunArgs, image: &hb_image::LocalImage) -> Result<Option<HealthSpec>> {
+    if a.no_healthcheck {
+        return Ok(None);
+    }
+    let dur = |s: &Option<String>| -> Result<Option<Duration>> {
+        s.as_deref()
+            .map(|d| {
+                hb_compose::units::parse_duration(d)
+                    .with_context(|| format!("`{d}` is not a duration: write it like 30s or 500ms"))
+            })
+            .transpose()
+    };
+    let from_image = image.config.config.healthcheck.as_ref().map(|h| {
+        let ns = |v: Option<u64>, default: Duration| {
+            v.filter(|n| *n > 0)
+                .map(Duration::from_nanos)
+                .unwrap_or(default)
+        };
+        let mut spec = HealthSpec::with_test(h.test.clone());
+        spec.interval = ns(h.interval, spec.interval);
+        spec.timeout = ns(h.timeout, spec.timeout);
+        spec.start_period = ns(h.start_period, spec.start_period);
+        spec.start_interval = ns(h.start_interval, spec.start_interval);
+        spec.retries = h.retries.filter(|r| *r > 0).unwrap_or(spec.retries);
+        spec
+    });
+    let mut spec = match (&a.health_cmd, from_image) {
+        (Some(cmd), _) => HealthSpec::with_test(vec!["CMD-SHELL".into(), cmd.clone()]),
+        (None, Some(s)) => s,
+        (None, None) => return Ok(None),
+    };
+    if let Some(d) = dur(&a.health_interval)? {
+        spec.interval = d;
+    }
+    if let Some(d) = dur(&a.health_timeout)? {
+        spec.timeout = d;
+    }
+    if let Some(d) = dur(&a.health_start_period)? {
+        spec.start_period = d;
+    }
+    if let Some(r) = a.health_retries {
+        spec.retries = r;
+    }
+    Ok(Some(spec))
+}
+
 fn state(rt: &Runtime, c: &hb_runtime::container::Container) -> String {
+    let health = rt
+        .health(c)
+        .map(|h| format!(" ({})", h.status))
+        .unwrap_or_default();
     match rt.status(c) {
         Some(s) if s.state == "exited" => format!("exited ({})", s.exit_code.unwrap_or(-1)),
+        Some(s) if s.state == "running" => format!("running{health}"),
         Some(s) => s.state,
         None => "created".into(),
     }

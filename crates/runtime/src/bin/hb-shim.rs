@@ -7,15 +7,21 @@
 //!
 //! Standard library only — no async runtime — so it stays small.
 //!
+//! It also applies the restart policy (`--restart no|always|on-failure[:N]|unless-stopped`,
+//! with Docker's backoff: 100 ms doubling to a minute; never after `hb container stop`), and runs
+//! the healthcheck (`--health`) through `crun exec`, keeping `health` beside `status` current.
+//!
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
+//!        [--restart POLICY] [--health SPEC]
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A log line longer than this is split into partial (`P`) lines.
 const MAX_LINE: usize = 16 * 1024;
@@ -106,86 +112,326 @@ fn args() -> Result<HashMap<String, String>, String> {
     Ok(out)
 }
 
+/// When to run the container again after it exits (compose `restart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    No,
+    Always,
+    OnFailure(Option<u32>),
+    UnlessStopped,
+}
+
+fn parse_restart(s: &str) -> Result<Restart, String> {
+    match s {
+        "" | "no" => Ok(Restart::No),
+        "always" => Ok(Restart::Always),
+        "unless-stopped" => Ok(Restart::UnlessStopped),
+        "on-failure" => Ok(Restart::OnFailure(None)),
+        other => match other.strip_prefix("on-failure:").map(str::parse::<u32>) {
+            Some(Ok(n)) => Ok(Restart::OnFailure(Some(n))),
+            _ => Err(format!("unknown restart policy {other:?}")),
+        },
+    }
+}
+
+/// Whether to restart after exit code `code`, having restarted `restarts` times.
+fn should_restart(policy: Restart, code: i32, restarts: u32) -> bool {
+    match policy {
+        Restart::No => false,
+        Restart::Always | Restart::UnlessStopped => true,
+        Restart::OnFailure(max) => code != 0 && max.is_none_or(|m| restarts < m),
+    }
+}
+
+/// Docker's restart backoff: 100 ms, doubling, at most a minute.
+fn backoff(restarts: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1u64 << restarts.min(20)))
+        .min(Duration::from_secs(60))
+}
+
+/// A healthcheck, from `--health` (`interval_ms timeout_ms retries start_period_ms start_interval_ms ARGV…`,
+/// the fields separated by ASCII unit separators so any argument survives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Health {
+    interval: Duration,
+    timeout: Duration,
+    retries: u32,
+    start_period: Duration,
+    start_interval: Duration,
+    argv: Vec<String>,
+}
+
+fn parse_health(s: &str) -> Result<Health, String> {
+    let f: Vec<&str> = s.split('\u{1f}').collect();
+    if f.len() < 6 {
+        return Err(
+            "--health needs interval, timeout, retries, start period, start interval and a command"
+                .into(),
+        );
+    }
+    let ms = |i: usize| {
+        f[i].parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("bad number {:?}", f[i]))
+    };
+    Ok(Health {
+        interval: ms(0)?,
+        timeout: ms(1)?,
+        retries: f[2]
+            .parse()
+            .map_err(|_| format!("bad retries {:?}", f[2]))?,
+        start_period: ms(3)?,
+        start_interval: ms(4)?,
+        argv: f[5..].iter().map(|x| x.to_string()).collect(),
+    })
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// Runs the healthcheck until `done`, keeping `health` (a JSON file) current:
+/// `starting` until the first success, `healthy`, or `unhealthy` after `retries`
+/// consecutive failures (failures in the start period do not count).
+fn check_health(
+    h: Health,
+    crun: String,
+    root: String,
+    id: String,
+    file: PathBuf,
+    done: Arc<AtomicBool>,
+) {
+    let began = Instant::now();
+    let mut state = "starting";
+    let mut streak = 0u32;
+    let mut log: Vec<String> = Vec::new();
+    let write = |state: &str, streak: u32, log: &[String]| {
+        let _ = write_atomic(
+            &file,
+            &format!(
+                "{{\"status\":\"{state}\",\"failing_streak\":{streak},\"log\":[{}]}}\n",
+                log.join(",")
+            ),
+        );
+    };
+    write(state, streak, &log);
+    while !done.load(Ordering::SeqCst) {
+        let in_start = began.elapsed() < h.start_period;
+        let wait = if in_start && state == "starting" && !h.start_interval.is_zero() {
+            h.start_interval
+        } else {
+            h.interval
+        };
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10).min(wait));
+        }
+        let start = timestamp(SystemTime::now());
+        let mut cmd = Command::new(&crun);
+        cmd.args(["--root", &root, "exec", &id])
+            .args(&h.argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (code, output) = match cmd.spawn() {
+            Ok(mut child) => {
+                let deadline = Instant::now() + h.timeout;
+                let code = loop {
+                    match child.try_wait() {
+                        Ok(Some(s)) => break s.code().unwrap_or(1),
+                        Ok(None) if Instant::now() > deadline => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            break -1;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                        Err(_) => break 1,
+                    }
+                };
+                let mut out = String::new();
+                if let Some(mut o) = child.stdout.take() {
+                    let _ = o.by_ref().take(4096).read_to_string(&mut out);
+                }
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.by_ref().take(4096).read_to_string(&mut out);
+                }
+                (code, out)
+            }
+            Err(e) => (1, format!("cannot run {crun}: {e}")),
+        };
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        if code == 0 {
+            state = "healthy";
+            streak = 0;
+        } else if !in_start || state != "starting" {
+            streak += 1;
+            if streak >= h.retries.max(1) {
+                state = "unhealthy";
+            }
+        }
+        let output = if code == -1 {
+            format!("timed out after {:?}", h.timeout)
+        } else {
+            output
+        };
+        log.push(format!(
+            "{{\"start\":\"{start}\",\"exit_code\":{code},\"output\":{}}}",
+            json_str(&output)
+        ));
+        if log.len() > 5 {
+            log.remove(0);
+        }
+        write(state, streak, &log);
+    }
+}
+
+fn fail(status: &Path, message: &str) -> ExitCode {
+    let _ = write_atomic(
+        status,
+        &format!("{{\"state\":\"failed\",\"error\":{}}}\n", json_str(message)),
+    );
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let a = match args() {
         Ok(a) => a,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "hb-shim: {e}\nusage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE");
+            let _ = writeln!(
+                io::stderr(),
+                "hb-shim: {e}\nusage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE [--restart POLICY] [--health SPEC]"
+            );
             return ExitCode::from(2);
         }
     };
     let status = PathBuf::from(&a["status"]);
+    let policy = match parse_restart(a.get("restart").map(String::as_str).unwrap_or("no")) {
+        Ok(p) => p,
+        Err(e) => return fail(&status, &e),
+    };
+    let health = match a.get("health").map(|h| parse_health(h)).transpose() {
+        Ok(h) => h,
+        Err(e) => return fail(&status, &e),
+    };
+    // Written by `hb container stop`/`rm` before they signal: no restart after that.
+    let stop_requested = status.with_file_name("stop-requested");
     let log = match OpenOptions::new().create(true).append(true).open(&a["log"]) {
         Ok(f) => Arc::new(Mutex::new(f)),
-        Err(e) => {
-            let _ = write_atomic(
-                &status,
-                &format!("{{\"state\":\"failed\",\"error\":\"cannot open the log: {e}\"}}\n"),
+        Err(e) => return fail(&status, &format!("cannot open the log: {e}")),
+    };
+    let mut restarts = 0u32;
+    loop {
+        let started = timestamp(SystemTime::now());
+        let mut child = match Command::new(&a["crun"])
+            .args([
+                "--root",
+                &a["root"],
+                "run",
+                "--bundle",
+                &a["bundle"],
+                &a["id"],
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => return fail(&status, &format!("cannot run {}: {e}", a["crun"])),
+        };
+        let _ = write_atomic(
+            &status,
+            &format!(
+                "{{\"state\":\"running\",\"shim_pid\":{},\"crun_pid\":{},\"started_at\":\"{started}\",\"restarts\":{restarts}}}\n",
+                std::process::id(),
+                child.id()
+            ),
+        );
+        let out = child.stdout.take().map(|s| {
+            let log = log.clone();
+            std::thread::spawn(move || pump(s, "stdout", log))
+        });
+        let err = child.stderr.take().map(|s| {
+            let log = log.clone();
+            std::thread::spawn(move || pump(s, "stderr", log))
+        });
+        let done = Arc::new(AtomicBool::new(false));
+        let checker = health.clone().map(|h| {
+            let (crun, root, id, file, done) = (
+                a["crun"].clone(),
+                a["root"].clone(),
+                a["id"].clone(),
+                status.with_file_name("health"),
+                done.clone(),
             );
-            return ExitCode::FAILURE;
+            std::thread::spawn(move || check_health(h, crun, root, id, file, done))
+        });
+        let code = match child.wait() {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+            }
+            Err(_) => 255,
+        };
+        done.store(true, Ordering::SeqCst);
+        for t in [out, err].into_iter().flatten() {
+            let _ = t.join();
         }
-    };
-    let started = timestamp(SystemTime::now());
-    let mut child = match Command::new(&a["crun"])
-        .args([
-            "--root",
-            &a["root"],
-            "run",
-            "--bundle",
-            &a["bundle"],
-            &a["id"],
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = write_atomic(
-                &status,
-                &format!(
-                    "{{\"state\":\"failed\",\"error\":\"cannot run {}: {e}\"}}\n",
-                    a["crun"]
-                ),
-            );
-            return ExitCode::FAILURE;
+        if let Some(t) = checker {
+            let _ = t.join();
         }
-    };
-    let _ = write_atomic(
-        &status,
-        &format!("{{\"state\":\"running\",\"shim_pid\":{},\"crun_pid\":{},\"started_at\":\"{started}\"}}\n", std::process::id(), child.id()),
-    );
-    let out = child.stdout.take().map(|s| {
-        let log = log.clone();
-        std::thread::spawn(move || pump(s, "stdout", log))
-    });
-    let err = child.stderr.take().map(|s| {
-        let log = log.clone();
-        std::thread::spawn(move || pump(s, "stderr", log))
-    });
-    let code = match child.wait() {
-        Ok(s) => {
-            use std::os::unix::process::ExitStatusExt;
-            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+        if let Ok(f) = log.lock() {
+            let _ = f.sync_all();
         }
-        Err(_) => 255,
-    };
-    for t in [out, err].into_iter().flatten() {
-        let _ = t.join();
+        // `crun run` removes its state when the container exits; if it died before
+        // it could (killed itself), the state goes here.
+        if Path::new(&a["root"]).join(&a["id"]).exists() {
+            let _ = Command::new(&a["crun"])
+                .args(["--root", &a["root"], "delete", "--force", &a["id"]])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let finished = timestamp(SystemTime::now());
+        let again = !stop_requested.exists() && should_restart(policy, code, restarts);
+        let state = if again { "restarting" } else { "exited" };
+        let _ = write_atomic(
+            &status,
+            &format!("{{\"state\":\"{state}\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts}}}\n"),
+        );
+        if !again {
+            return ExitCode::SUCCESS;
+        }
+        let wait_until = Instant::now() + backoff(restarts);
+        while Instant::now() < wait_until {
+            if stop_requested.exists() {
+                let _ = write_atomic(
+                    &status,
+                    &format!("{{\"state\":\"exited\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts}}}\n"),
+                );
+                return ExitCode::SUCCESS;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        restarts += 1;
     }
-    if let Ok(f) = log.lock() {
-        let _ = f.sync_all();
-    }
-    // The container is gone: crun's state for it goes too.
-    let _ = Command::new(&a["crun"])
-        .args(["--root", &a["root"], "delete", "--force", &a["id"]])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let finished = timestamp(SystemTime::now());
-    let _ = write_atomic(&status, &format!("{{\"state\":\"exited\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\"}}\n"));
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
@@ -202,6 +448,38 @@ mod tests {
             timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(
+            parse_restart("on-failure:3"),
+            Ok(Restart::OnFailure(Some(3)))
+        );
+        assert!(parse_restart("sometimes").is_err());
+        assert!(!should_restart(Restart::No, 1, 0));
+        assert!(should_restart(Restart::Always, 0, 100));
+        assert!(should_restart(Restart::OnFailure(None), 1, 100));
+        assert!(!should_restart(Restart::OnFailure(None), 0, 0));
+        assert!(should_restart(Restart::OnFailure(Some(2)), 1, 1));
+        assert!(!should_restart(Restart::OnFailure(Some(2)), 1, 2));
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(3), Duration::from_millis(800));
+        assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn health_specs_parse() {
+        let h = parse_health(
+            "100\u{1f}50\u{1f}3\u{1f}1000\u{1f}10\u{1f}/bin/sh\u{1f}-c\u{1f}test -f /x",
+        )
+        .expect("parses");
+        assert_eq!(
+            (h.interval, h.retries, h.argv.len()),
+            (Duration::from_millis(100), 3, 3)
+        );
+        assert!(parse_health("1\u{1f}2").is_err());
+        assert_eq!(json_str("a\"b\n"), "\"a\\\"b\\n\"");
     }
 
     #[test]
