@@ -270,6 +270,12 @@ pub struct RunArgs {
     /// Maximum number of processes
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Bind-mount a host path: SOURCE:TARGET[:ro] (SOURCE is created if missing)
+    #[arg(short, long = "volume", value_name = "SOURCE:TARGET[:ro]")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs at this path
+    #[arg(long, value_name = "PATH")]
+    pub tmpfs: Vec<String>,
     /// Restart policy: `no`, `always`, `on-failure[:N]`, `unless-stopped`
     #[arg(long)]
     pub restart: Option<String>,

@@ -141,6 +141,9 @@ pub struct Status {
     /// Why the shim failed, if it did.
     #[serde(default)]
     pub error: Option<String>,
+    /// The shim's process id while it supervises the container.
+    #[serde(default)]
+    pub shim_pid: Option<u32>,
 }
 
 /// One log line.
@@ -322,9 +325,18 @@ impl Runtime {
 
     /// What the shim last recorded, if anything yet.
     pub fn status(&self, c: &Container) -> Option<Status> {
-        fs::read(c.dir.join("status"))
+        let mut s: Status = fs::read(c.dir.join("status"))
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())?;
+        // A shim that was killed cannot record anything any more: say so rather
+        // than report a container as running that nothing supervises.
+        if s.state == "running" || s.state == "restarting" {
+            if let Some(pid) = s.shim_pid.filter(|p| !shim_alive(*p)) {
+                s.state = "failed".into();
+                s.error = Some(format!("its shim (pid {pid}) is gone; the container's state is unknown: remove it with `hb container rm --force {}`", c.id));
+            }
+        }
+        Some(s)
     }
 
     /// Waits until the container has exited (or `timeout` passes) and returns its exit code.
@@ -511,6 +523,19 @@ impl Runtime {
         }
         fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))
     }
+}
+
+/// True if `pid` is a live hb-shim process.
+fn shim_alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Field 2 is the command in parentheses; field 3 the state (Z: a zombie is gone).
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.trim_start())
+        .unwrap_or("");
+    stat.contains("(hb-shim)") && !after.starts_with('Z')
 }
 
 /// Parses one CRI log line: `TIME STREAM F|P TEXT`.

@@ -67,6 +67,56 @@ pub struct Overrides {
     pub cpu_shares: Option<u64>,
     /// Maximum number of processes (`pids_limit`, `--pids-limit`).
     pub pids: Option<i64>,
+    /// Bind mounts and tmpfs mounts.
+    pub mounts: Vec<MountRequest>,
+}
+
+/// A mount the container asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountRequest {
+    /// A host directory or file (absolute path) at `target`.
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Path in the container.
+        target: String,
+        /// Mount read-only.
+        read_only: bool,
+    },
+    /// A fresh tmpfs at `target`.
+    Tmpfs {
+        /// Path in the container.
+        target: String,
+        /// Size limit in bytes, if any.
+        size: Option<u64>,
+    },
+}
+
+fn requested_mount(m: &MountRequest) -> Result<Mount> {
+    match m {
+        MountRequest::Bind {
+            source,
+            target,
+            read_only,
+        } => bind(source, target, *read_only),
+        MountRequest::Tmpfs { target, size } => {
+            let mut options = vec![
+                "nosuid".to_string(),
+                "nodev".to_string(),
+                "mode=1777".to_string(),
+            ];
+            if let Some(s) = size {
+                options.push(format!("size={s}"));
+            }
+            MountBuilder::default()
+                .destination(target)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(options)
+                .build()
+                .map_err(|e| Error::Spec(e.to_string()))
+        }
+    }
 }
 
 /// CFS period hb uses for `cpus` (Docker's default, 100 ms).
@@ -481,6 +531,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     mounts.push(bind(&input.etc.hosts, "/etc/hosts", false)?);
     mounts.push(bind(&input.etc.resolv_conf, "/etc/resolv.conf", false)?);
     mounts.push(bind(&input.etc.hostname, "/etc/hostname", false)?);
+    for m in &o.mounts {
+        mounts.push(requested_mount(m)?);
+    }
     spec.set_mounts(Some(mounts));
 
     let limits = resources(o)?;

@@ -592,3 +592,98 @@ fn healthchecks_go_starting_healthy_unhealthy() {
         .expect("stops");
     env.remove_clean(&c);
 }
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn a_killed_shim_is_noticed_and_reported() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let c = env
+        .runtime
+        .create(
+            "hb-it-shimkill",
+            &image,
+            &Overrides {
+                command: sh("sleep 30"),
+                ..Default::default()
+            },
+        )
+        .expect("create");
+    env.runtime.start(&c, &Default::default()).expect("start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(p) = env.runtime.status(&c).and_then(|s| s.shim_pid) {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "the shim reports");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Only the shim this test started is killed, by its PID.
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = env.runtime.status(&c).expect("status");
+        if s.state == "failed" {
+            assert!(
+                s.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("shim") && e.contains("--force")),
+                "{s:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "noticed: {s:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn bind_mounts_and_tmpfs() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let host = tempfile::tempdir().expect("tempdir");
+    std::fs::write(host.path().join("in.txt"), "from the host\n").expect("write");
+    let mounts = vec![
+        hb_runtime::spec::MountRequest::Bind {
+            source: host.path().to_path_buf(),
+            target: "/data".into(),
+            read_only: false,
+        },
+        hb_runtime::spec::MountRequest::Bind {
+            source: host.path().to_path_buf(),
+            target: "/ro".into(),
+            read_only: true,
+        },
+        hb_runtime::spec::MountRequest::Tmpfs {
+            target: "/scratch".into(),
+            size: Some(1 << 20),
+        },
+    ];
+    let script = "cat /data/in.txt; echo written > /data/out.txt; touch /ro/x 2>/dev/null && echo ro-broken; grep -c ' /scratch tmpfs ' /proc/mounts";
+    let (c, code) = env.run(
+        "hb-it-mounts",
+        &image,
+        Overrides {
+            command: sh(script),
+            mounts,
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{:?}", env.output(&c, "stderr"));
+    assert_eq!(env.output(&c, "stdout"), vec!["from the host", "1"]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out.txt")).expect("written through"),
+        "written\n"
+    );
+    env.remove_clean(&c);
+    assert!(
+        host.path().join("in.txt").exists(),
+        "removing the container leaves the bind source alone"
+    );
+}

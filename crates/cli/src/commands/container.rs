@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use hb_image::{ImageRef, Platform, Quiet};
 use hb_runtime::container::{HealthSpec, LogLine, Runtime, Supervision};
-use hb_runtime::spec::Overrides;
+use hb_runtime::spec::{MountRequest, Overrides};
 
 use crate::cli::{ListFormat, RunArgs};
 use crate::commands::print;
@@ -84,6 +84,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         cpus: a.cpus,
         cpu_shares: None,
         pids: a.pids_limit,
+        mounts: mounts(a)?,
     };
     let supervision = Supervision {
         restart: a.restart.clone(),
@@ -119,6 +120,49 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         rt.remove(&c)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `-v SOURCE:TARGET[:ro]` and `--tmpfs PATH`. Relative sources are relative to
+/// here; a missing source directory is created, as Docker does.
+fn mounts(a: &RunArgs) -> Result<Vec<MountRequest>> {
+    let mut out = Vec::new();
+    for v in &a.volume {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, ro) = match parts.as_slice() {
+            [s, d] => (*s, *d, false),
+            [s, d, "ro"] => (*s, *d, true),
+            [s, d, "rw"] => (*s, *d, false),
+            _ => bail!("invalid -v {v:?}: write it as SOURCE:TARGET or SOURCE:TARGET:ro"),
+        };
+        if !hb_compose::units::is_path_like(src) {
+            bail!("-v {v:?}: named volumes belong to projects (`hb up`); give a host path (./dir, /abs/dir)");
+        }
+        if !dst.starts_with('/') {
+            bail!("-v {v:?}: the target must be an absolute path in the container");
+        }
+        let cwd = std::env::current_dir()?;
+        let source = std::path::PathBuf::from(hb_compose::canonical::absolute(
+            &cwd,
+            src,
+            std::env::var("HOME").ok().as_deref(),
+        ));
+        if !source.exists() {
+            std::fs::create_dir_all(&source)
+                .with_context(|| format!("cannot create {}", source.display()))?;
+        }
+        out.push(MountRequest::Bind {
+            source,
+            target: dst.to_string(),
+            read_only: ro,
+        });
+    }
+    for t in &a.tmpfs {
+        out.push(MountRequest::Tmpfs {
+            target: t.clone(),
+            size: None,
+        });
+    }
+    Ok(out)
 }
 
 /// The healthcheck: `--health-*` flags over the image's HEALTHCHECK, or none.
