@@ -270,7 +270,7 @@ pub struct RunArgs {
     /// Maximum number of processes
     #[arg(long)]
     pub pids_limit: Option<i64>,
-    /// Bind-mount a host path: SOURCE:TARGET[:ro] (SOURCE is created if missing)
+    /// Bind-mount a host path: `SOURCE:TARGET[:ro]` (SOURCE is created if missing)
     #[arg(short, long = "volume", value_name = "SOURCE:TARGET[:ro]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs at this path
