@@ -276,6 +276,21 @@ pub struct RunArgs {
     /// Mount a tmpfs at this path
     #[arg(long, value_name = "PATH")]
     pub tmpfs: Vec<String>,
+    /// Run an init as PID 1 that reaps zombies and forwards signals (tini)
+    #[arg(long)]
+    pub init: bool,
+    /// Give the container every capability and an unmasked /proc and /sys
+    #[arg(long)]
+    pub privileged: bool,
+    /// Set a namespaced kernel parameter (`KEY=VALUE`)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Size of /dev/shm (e.g. 128m; default 64m)
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Resource limit: `NAME=SOFT[:HARD]`, e.g. nofile=1024:2048
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Restart policy: `no`, `always`, `on-failure[:N]`, `unless-stopped`
     #[arg(long)]
     pub restart: Option<String>,

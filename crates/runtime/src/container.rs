@@ -45,6 +45,8 @@ pub struct Container {
     pub id: String,
     /// Its directory (also the OCI bundle).
     pub dir: PathBuf,
+    /// What creating it had to tone down (ulimits above hb's own), for the user.
+    pub warnings: Vec<String>,
 }
 
 /// How the shim supervises a container.
@@ -199,6 +201,7 @@ impl Runtime {
         dir.join("config.json").is_file().then(|| Container {
             id: id.to_string(),
             dir,
+            warnings: Vec::new(),
         })
     }
 
@@ -224,12 +227,16 @@ impl Runtime {
             return Err(Error::Exists { id: id.to_string() });
         }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let c = Container {
+        let mut c = Container {
             id: id.to_string(),
             dir,
+            warnings: Vec::new(),
         };
         match self.prepare(&c, image, overrides) {
-            Ok(()) => Ok(c),
+            Ok(warnings) => {
+                c.warnings = warnings;
+                Ok(c)
+            }
             Err(e) => {
                 // Keep the original error; the cleanup is best effort.
                 let _ = self.remove(&c);
@@ -238,7 +245,12 @@ impl Runtime {
         }
     }
 
-    fn prepare(&self, c: &Container, image: &LocalImage, overrides: &Overrides) -> Result<()> {
+    fn prepare(
+        &self,
+        c: &Container,
+        image: &LocalImage,
+        overrides: &Overrides,
+    ) -> Result<Vec<String>> {
         let (rootfs, upper, work) = (
             c.dir.join("rootfs"),
             c.dir.join("upper"),
@@ -267,17 +279,24 @@ impl Runtime {
         write(&etc.hostname, &format!("{hostname}\n"))?;
         write(&c.dir.join("image"), &image.record.name)?;
         let cgroups_path = format!("/hb/{}", c.id);
-        let spec = spec::build(&SpecInput {
+        let init = if overrides.init {
+            spec::find_init()
+        } else {
+            None
+        };
+        let (spec, warnings) = spec::build(&SpecInput {
             id: &c.id,
             rootfs: &rootfs,
             image: &image_defaults(image),
             overrides,
             etc: &etc,
             cgroups_path: &cgroups_path,
+            init: init.as_deref(),
         })?;
         let config = c.dir.join("config.json");
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Spec(e.to_string()))?;
-        write(&config, &String::from_utf8_lossy(&json))
+        write(&config, &String::from_utf8_lossy(&json))?;
+        Ok(warnings)
     }
 
     /// Starts the container under a detached hb-shim.

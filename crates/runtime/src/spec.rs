@@ -69,6 +69,114 @@ pub struct Overrides {
     pub pids: Option<i64>,
     /// Bind mounts and tmpfs mounts.
     pub mounts: Vec<MountRequest>,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals (`init: true`).
+    pub init: bool,
+    /// All capabilities, no masked paths, `/sys` writable, privileges may grow (`privileged`).
+    pub privileged: bool,
+    /// Namespaced kernel parameters (`sysctls`).
+    pub sysctls: Vec<(String, String)>,
+    /// Size of `/dev/shm` in bytes (`shm_size`; Docker's default is 64 MiB).
+    pub shm_size: Option<u64>,
+    /// Resource limits (`ulimits`): name (`nofile`, `nproc`, …), soft, hard.
+    pub ulimits: Vec<(String, u64, u64)>,
+}
+
+/// Where the init binary is mounted in the container.
+pub const INIT_PATH: &str = "/sbin/hb-init";
+
+/// The init binary to bind-mount for `init: true`: `$HB_INIT`, else Debian's
+/// statically linked tini (package `tini`), which Docker ships as `docker-init`.
+pub fn find_init() -> Option<PathBuf> {
+    std::env::var_os("HB_INIT")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/usr/bin/tini-static",
+                "/usr/libexec/docker/docker-init",
+                "/usr/bin/docker-init",
+            ]
+            .map(PathBuf::from),
+        )
+        .find(|p| p.is_file())
+}
+
+fn rlimit_type(name: &str) -> Option<PosixRlimitType> {
+    Some(match name {
+        "core" => PosixRlimitType::RlimitCore,
+        "cpu" => PosixRlimitType::RlimitCpu,
+        "data" => PosixRlimitType::RlimitData,
+        "fsize" => PosixRlimitType::RlimitFsize,
+        "locks" => PosixRlimitType::RlimitLocks,
+        "memlock" => PosixRlimitType::RlimitMemlock,
+        "msgqueue" => PosixRlimitType::RlimitMsgqueue,
+        "nice" => PosixRlimitType::RlimitNice,
+        "nofile" => PosixRlimitType::RlimitNofile,
+        "nproc" => PosixRlimitType::RlimitNproc,
+        "rss" => PosixRlimitType::RlimitRss,
+        "rtprio" => PosixRlimitType::RlimitRtprio,
+        "rttime" => PosixRlimitType::RlimitRttime,
+        "sigpending" => PosixRlimitType::RlimitSigpending,
+        "stack" => PosixRlimitType::RlimitStack,
+        _ => return None,
+    })
+}
+
+fn own_hard_limit(name: &str) -> Option<u64> {
+    use nix::sys::resource::Resource as R;
+    let r = match name {
+        "nofile" => R::RLIMIT_NOFILE,
+        "nproc" => R::RLIMIT_NPROC,
+        "memlock" => R::RLIMIT_MEMLOCK,
+        "core" => R::RLIMIT_CORE,
+        "stack" => R::RLIMIT_STACK,
+        "fsize" => R::RLIMIT_FSIZE,
+        "data" => R::RLIMIT_DATA,
+        "cpu" => R::RLIMIT_CPU,
+        "sigpending" => R::RLIMIT_SIGPENDING,
+        "msgqueue" => R::RLIMIT_MSGQUEUE,
+        "nice" => R::RLIMIT_NICE,
+        "rtprio" => R::RLIMIT_RTPRIO,
+        "locks" => R::RLIMIT_LOCKS,
+        "rss" => R::RLIMIT_RSS,
+        "rttime" => R::RLIMIT_RTTIME,
+        _ => return None,
+    };
+    nix::sys::resource::getrlimit(r).ok().map(|(_, hard)| hard)
+}
+
+/// The rlimits for the container: NOFILE by default, then `ulimits`, each clamped
+/// to the hard limit hb runs under (raising one needs CAP_SYS_RESOURCE, which this
+/// host may lack: crun would fail). Returns the limits and a warning per clamp.
+pub fn rlimits(
+    ulimits: &[(String, u64, u64)],
+) -> Result<(Vec<oci_spec::runtime::PosixRlimit>, Vec<String>)> {
+    let mut wanted: Vec<(String, u64, u64)> = vec![("nofile".into(), 1_048_576, 1_048_576)];
+    for (n, soft, hard) in ulimits {
+        wanted.retain(|(x, _, _)| x != n);
+        wanted.push((n.clone(), *soft, *hard));
+    }
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for (name, soft, hard) in wanted {
+        let typ =
+            rlimit_type(&name).ok_or_else(|| Error::Spec(format!("unknown ulimit `{name}`")))?;
+        let cap = own_hard_limit(&name).unwrap_or(u64::MAX);
+        let (s, h) = (soft.min(cap), hard.min(cap));
+        let asked = ulimits.iter().any(|(n, _, _)| *n == name);
+        if asked && (s, h) != (soft, hard) {
+            warnings.push(format!("ulimit {name} lowered to {h}: hb runs with that hard limit and cannot raise it (no CAP_SYS_RESOURCE)"));
+        }
+        out.push(
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(s.min(h))
+                .hard(h)
+                .build()
+                .map_err(|e| Error::Spec(e.to_string()))?,
+        );
+    }
+    Ok((out, warnings))
 }
 
 /// A mount the container asks for.
@@ -349,6 +457,71 @@ fn parse_cap(name: &str) -> Option<Capability> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
+/// Linux capability numbers (`linux/capability.h`), by name.
+const CAP_NUMBERS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// hb's own bounding set (`CapBnd` in /proc/self/status): a container cannot get more.
+pub fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Splits `caps` into those within the bounding set `bnd` and those outside it.
+pub fn within_bounding(caps: Vec<String>, bnd: u64) -> (Vec<String>, Vec<String>) {
+    caps.into_iter().partition(|c| {
+        CAP_NUMBERS
+            .iter()
+            .position(|n| n == c)
+            .is_some_and(|bit| bnd & (1u64 << bit) != 0)
+    })
+}
+
 fn all_caps() -> Vec<&'static str> {
     vec![
         "CAP_AUDIT_CONTROL",
@@ -442,13 +615,6 @@ fn bind(source: &Path, dest: &str, ro: bool) -> Result<Mount> {
         .map_err(|e| Error::Spec(e.to_string()))
 }
 
-/// The hard limit hb runs under for `RLIMIT_NOFILE` (what crun can grant without CAP_SYS_RESOURCE).
-pub fn nofile_hard_limit() -> u64 {
-    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map(|(_, hard)| hard)
-        .unwrap_or(1024)
-}
-
 /// Everything [`build`] needs.
 #[derive(Debug, Clone)]
 pub struct SpecInput<'a> {
@@ -464,10 +630,12 @@ pub struct SpecInput<'a> {
     pub etc: &'a EtcFiles,
     /// The cgroup path (`/hb/<id>`).
     pub cgroups_path: &'a str,
+    /// The init binary, for `init: true`.
+    pub init: Option<&'a Path>,
 }
 
-/// Builds the runtime spec.
-pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
+/// Builds the runtime spec, with a warning for each request that had to be toned down.
+pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
     let spec_err = |e: oci_spec::OciSpecError| Error::Spec(e.to_string());
     let o = input.overrides;
     let hostname = o
@@ -478,10 +646,36 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         input.rootfs,
         o.user.as_deref().or(input.image.user.as_deref()),
     )?;
-    let caps: Vec<Capability> = capabilities(&o.cap_add, &o.cap_drop)?
-        .iter()
-        .filter_map(|c| parse_cap(c))
-        .collect();
+    let cap_add = if o.privileged {
+        vec!["ALL".to_string()]
+    } else {
+        o.cap_add.clone()
+    };
+    let mut warnings = Vec::new();
+    let wanted = capabilities(&cap_add, &o.cap_drop)?;
+    let (granted, missing) = match own_bounding_set() {
+        Some(bnd) => within_bounding(wanted, bnd),
+        None => (wanted, Vec::new()),
+    };
+    let explicit: Vec<String> = o.cap_add.iter().map(|c| cap_name(c)).collect();
+    let refused: Vec<&String> = missing.iter().filter(|c| explicit.contains(c)).collect();
+    if !refused.is_empty() {
+        warnings.push(format!(
+            "hb itself lacks {} (not in its bounding set), so the container cannot have it",
+            refused
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    } else if o.privileged && !missing.is_empty() {
+        warnings.push(format!(
+            "privileged, but without {}: hb itself lacks {}",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    let caps: Vec<Capability> = granted.iter().filter_map(|c| parse_cap(c)).collect();
     let caps: std::collections::HashSet<Capability> = caps.into_iter().collect();
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
@@ -489,13 +683,8 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .permitted(caps)
         .build()
         .map_err(spec_err)?;
-    let nofile = nofile_hard_limit().min(1_048_576);
-    let rlimit = PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .hard(nofile)
-        .soft(nofile)
-        .build()
-        .map_err(spec_err)?;
+    let (limits_r, rlimit_warnings) = rlimits(&o.ulimits)?;
+    warnings.extend(rlimit_warnings);
 
     let mut spec = Spec::default();
     spec.set_hostname(Some(hostname.clone()));
@@ -505,7 +694,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     spec.set_root(Some(root));
 
     let mut process = oci_spec::runtime::Process::default();
-    process.set_args(Some(args(input.image, o)?));
+    let mut argv = args(input.image, o)?;
+    if o.init {
+        argv.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
+    process.set_args(Some(argv));
     process.set_env(Some(env(&input.image.env, &o.env, &hostname)));
     process.set_cwd(PathBuf::from(
         o.working_dir
@@ -523,11 +716,38 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
             .map_err(spec_err)?,
     );
     process.set_capabilities(Some(capabilities));
-    process.set_rlimits(Some(vec![rlimit]));
-    process.set_no_new_privileges(Some(true));
+    process.set_rlimits(Some(limits_r));
+    process.set_no_new_privileges(Some(!o.privileged));
     spec.set_process(Some(process));
 
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    let shm = o.shm_size.unwrap_or(64 << 20);
+    for m in mounts.iter_mut() {
+        let dest = m.destination().clone();
+        if dest == Path::new("/dev/shm") {
+            m.set_options(Some(vec![
+                "nosuid".into(),
+                "noexec".into(),
+                "nodev".into(),
+                "mode=1777".into(),
+                format!("size={shm}"),
+            ]));
+        }
+        if o.privileged && (dest == Path::new("/sys") || dest == Path::new("/sys/fs/cgroup")) {
+            let opts: Vec<String> = m
+                .options()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|x| x != "ro")
+                .collect();
+            m.set_options(Some(opts));
+        }
+    }
+    if o.init {
+        let init = input.init.ok_or_else(|| Error::Spec("`init` needs a static init binary: install tini (apt-get install tini) or set HB_INIT".into()))?;
+        mounts.push(bind(init, INIT_PATH, true)?);
+    }
     mounts.push(bind(&input.etc.hosts, "/etc/hosts", false)?);
     mounts.push(bind(&input.etc.resolv_conf, "/etc/resolv.conf", false)?);
     mounts.push(bind(&input.etc.hostname, "/etc/hostname", false)?);
@@ -542,8 +762,16 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         if limits.is_some() {
             linux.set_resources(limits);
         }
-        linux.set_masked_paths(Some(MASKED.iter().map(|s| s.to_string()).collect()));
-        linux.set_readonly_paths(Some(READONLY.iter().map(|s| s.to_string()).collect()));
+        if o.privileged {
+            linux.set_masked_paths(Some(vec![]));
+            linux.set_readonly_paths(Some(vec![]));
+        } else {
+            linux.set_masked_paths(Some(MASKED.iter().map(|s| s.to_string()).collect()));
+            linux.set_readonly_paths(Some(READONLY.iter().map(|s| s.to_string()).collect()));
+        }
+        if !o.sysctls.is_empty() {
+            linux.set_sysctl(Some(o.sysctls.iter().cloned().collect()));
+        }
         // A network namespace of its own with only `lo`: no route out until the
         // network crate attaches it to a project network.
         let namespaces: Vec<LinuxNamespace> = [
@@ -562,7 +790,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .collect();
         linux.set_namespaces(Some(namespaces));
     }
-    Ok(spec)
+    Ok((spec, warnings))
 }
 
 #[cfg(test)]
@@ -685,6 +913,40 @@ mod tests {
         assert_eq!(r.cpu().as_ref().and_then(|c| c.period()), Some(100_000));
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(32));
         assert!(resources(&Overrides::default()).expect("none").is_none());
+    }
+
+    #[test]
+    fn ulimits_are_clamped_to_hbs_own_hard_limits() {
+        let own = own_hard_limit("nofile").expect("nofile");
+        let (l, warnings) =
+            rlimits(&[("nofile".into(), u64::MAX, u64::MAX), ("core".into(), 0, 0)])
+                .expect("rlimits");
+        let nofile = l
+            .iter()
+            .find(|r| r.typ() == PosixRlimitType::RlimitNofile)
+            .expect("nofile");
+        assert_eq!(nofile.hard(), own);
+        assert!(warnings.iter().any(|w| w.contains("nofile")) || own == u64::MAX);
+        assert!(l
+            .iter()
+            .any(|r| r.typ() == PosixRlimitType::RlimitCore && r.hard() == 0));
+        assert!(rlimits(&[("bogus".into(), 1, 1)]).is_err());
+    }
+
+    #[test]
+    fn capabilities_stay_within_the_bounding_set() {
+        let caps = vec!["CAP_CHOWN".to_string(), "CAP_SYS_RESOURCE".to_string()];
+        let bnd_without_sys_resource = !(1u64 << 24);
+        assert_eq!(
+            within_bounding(caps.clone(), bnd_without_sys_resource),
+            (
+                vec!["CAP_CHOWN".to_string()],
+                vec!["CAP_SYS_RESOURCE".to_string()]
+            )
+        );
+        assert_eq!(within_bounding(caps.clone(), u64::MAX).0, caps);
+        assert_eq!(CAP_NUMBERS[21], "CAP_SYS_ADMIN");
+        assert_eq!(CAP_NUMBERS.len(), all_caps().len());
     }
 
     #[test]

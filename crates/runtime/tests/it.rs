@@ -687,3 +687,81 @@ fn bind_mounts_and_tmpfs() {
         "removing the container leaves the bind source alone"
     );
 }
+
+#[test]
+#[ignore = "privileged: root, crun, tini and the fixture registries"]
+fn init_privileged_sysctls_shm_and_ulimits() {
+    let Some(env) = setup() else { return };
+    if !privileged(&["tini-static"]) {
+        return;
+    }
+    let image = env.image("busybox:latest");
+    // An orphan that exits becomes a zombie when PID 1 never waits (`sleep` after exec);
+    // with init, tini is PID 1 and reaps it.
+    let zombies = |id: &str, init: bool| -> u32 {
+        let o = Overrides {
+            command: sh("(sleep 0.1 &); exec sleep 5"),
+            init,
+            ..Default::default()
+        };
+        let c = env.runtime.create(id, &image, &o).expect("create");
+        env.runtime.start(&c, &Default::default()).expect("start");
+        std::thread::sleep(Duration::from_millis(600));
+        let count = [
+            "sh".to_string(),
+            "-c".into(),
+            "cat /proc/[0-9]*/stat | grep -c ') Z ' || true".into(),
+        ];
+        let (code, out, err) = env.runtime.exec(&c, &count, &[], None, None).expect("exec");
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+        env.remove_clean(&c);
+        String::from_utf8_lossy(&out)
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    assert_eq!(
+        (zombies("hb-it-noinit", false), zombies("hb-it-init", true)),
+        (1, 0),
+        "an orphan zombie stays without init and is reaped with it"
+    );
+
+    let script = "grep CapEff /proc/self/status; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; df -k /dev/shm | tail -1; ulimit -n";
+    let o = Overrides {
+        command: sh(script),
+        sysctls: vec![("net.ipv4.ip_unprivileged_port_start".into(), "80".into())],
+        shm_size: Some(128 << 20),
+        ulimits: vec![("nofile".into(), 512, 1024)],
+        ..Default::default()
+    };
+    let (c, code) = env.run("hb-it-knobs", &image, o);
+    assert_eq!(code, 0, "{:?}", env.output(&c, "stderr"));
+    let out = env.output(&c, "stdout");
+    assert_eq!(
+        out[0], "CapEff:\t00000000a80425fb",
+        "Docker's default capabilities"
+    );
+    assert_eq!(
+        out[1], "80",
+        "the sysctl is set in the container's network namespace"
+    );
+    assert!(out[2].contains("131072"), "/dev/shm is 128 MiB: {}", out[2]);
+    assert_eq!(out[3], "512");
+    env.remove_clean(&c);
+    let (c, code) = env.run(
+        "hb-it-priv",
+        &image,
+        Overrides {
+            command: sh("grep CapEff /proc/self/status"),
+            privileged: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0);
+    assert_ne!(
+        env.output(&c, "stdout")[0],
+        "CapEff:\t00000000a80425fb",
+        "privileged gets more than the defaults"
+    );
+    env.remove_clean(&c);
+}

@@ -85,6 +85,26 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         cpu_shares: None,
         pids: a.pids_limit,
         mounts: mounts(a)?,
+        init: a.init,
+        privileged: a.privileged,
+        sysctls: a
+            .sysctl
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .with_context(|| format!("--sysctl {kv:?}: write it as KEY=VALUE"))
+            })
+            .collect::<Result<_>>()?,
+        shm_size: a
+            .shm_size
+            .as_deref()
+            .map(|m| {
+                hb_compose::units::parse_size(m)
+                    .with_context(|| format!("`{m}` is not a size: write it like 64m"))
+            })
+            .transpose()?,
+        ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
     };
     let supervision = Supervision {
         restart: a.restart.clone(),
@@ -93,6 +113,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
     let c = rt.create(&name, &image, &overrides)?;
+    for w in &c.warnings {
+        crate::project::note(&format!("warning: {w}"));
+    }
     if let Err(e) = rt.start(&c, &supervision) {
         let _ = rt.remove(&c);
         return Err(e.into());
@@ -120,6 +143,25 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         rt.remove(&c)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` (as `docker run --ulimit`).
+fn ulimit(spec: &str) -> Result<(String, u64, u64)> {
+    let (name, vals) = spec
+        .split_once('=')
+        .with_context(|| format!("--ulimit {spec:?}: write it as NAME=SOFT[:HARD]"))?;
+    let num = |v: &str| {
+        v.parse::<u64>()
+            .with_context(|| format!("--ulimit {spec:?}: `{v}` is not a number"))
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => (num(vals)?, num(vals)?),
+    };
+    if soft > hard {
+        bail!("--ulimit {spec:?}: the soft limit is above the hard one");
+    }
+    Ok((name.to_string(), soft, hard))
 }
 
 /// `-v SOURCE:TARGET[:ro]` and `--tmpfs PATH`. Relative sources are relative to
