@@ -88,6 +88,23 @@ impl HealthSpec {
         }
     }
 
+    /// The image's `Healthcheck`, with Docker's defaults where it leaves a field
+    /// unset or zero (the image config's durations are nanoseconds).
+    pub fn from_image(h: &hb_image::config::ImageHealthcheck) -> Self {
+        let mut spec = HealthSpec::with_test(h.test.clone());
+        let ns = |v: Option<u64>, default: Duration| {
+            v.filter(|n| *n > 0)
+                .map(Duration::from_nanos)
+                .unwrap_or(default)
+        };
+        spec.interval = ns(h.interval, spec.interval);
+        spec.timeout = ns(h.timeout, spec.timeout);
+        spec.start_period = ns(h.start_period, spec.start_period);
+        spec.start_interval = ns(h.start_interval, spec.start_interval);
+        spec.retries = h.retries.filter(|r| *r > 0).unwrap_or(spec.retries);
+        spec
+    }
+
     /// The command to run in the container, or `None` for `NONE`.
     pub fn argv(&self) -> Option<Vec<String>> {
         match self.test.split_first() {
@@ -453,12 +470,12 @@ impl Runtime {
     }
 
     /// Runs a command in the running container (no TTY), returning its exit code,
-    /// stdout and stderr.
+    /// stdout and stderr. `env` goes over the container's environment (`None` unsets).
     pub fn exec(
         &self,
         c: &Container,
         command: &[String],
-        env: &[(String, String)],
+        env: &[(String, Option<String>)],
         user: Option<&str>,
         workdir: Option<&str>,
     ) -> Result<(i32, Vec<u8>, Vec<u8>)> {
@@ -478,12 +495,8 @@ impl Runtime {
             .flatten()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
-        let overrides: Vec<(String, Option<String>)> = env
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
         let hostname = spec["hostname"].as_str().unwrap_or(&c.id).to_string();
-        for kv in spec::env(&base, &overrides, &hostname) {
+        for kv in spec::env(&base, env, &hostname) {
             args.push("--env".into());
             args.push(kv);
         }
@@ -518,19 +531,9 @@ impl Runtime {
     /// Removes the container: stops it if it runs, unmounts its rootfs, deletes
     /// crun's state and its directory.
     pub fn remove(&self, c: &Container) -> Result<()> {
-        let crun_root = self.run.join("crun");
-        let _ = Command::new(&self.crun)
-            .arg("--root")
-            .arg(&crun_root)
-            .args(["kill", &c.id, "KILL"])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new(&self.crun)
-            .arg("--root")
-            .arg(&crun_root)
-            .args(["delete", "--force", &c.id])
-            .stderr(Stdio::null())
-            .status();
+        // Either may fail when crun has no state for it (never started, already gone).
+        let _ = self.crun(&["kill", &c.id, "KILL"]);
+        let _ = self.crun(&["delete", "--force", &c.id]);
         let rootfs = c.dir.join("rootfs");
         if RealHost.is_mountpoint(&rootfs) {
             nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
@@ -612,6 +615,25 @@ mod tests {
         let l = parse_cri("2026-11-30T12:00:00.000000001Z stderr P ").expect("parses");
         assert_eq!((l.full, l.text.as_str()), (false, ""));
         assert!(parse_cri("garbage").is_none());
+    }
+
+    #[test]
+    fn an_image_healthcheck_keeps_docker_defaults_where_it_is_silent() {
+        let h = hb_image::config::ImageHealthcheck {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: Some(2_000_000_000),
+            timeout: Some(0),
+            retries: None,
+            ..Default::default()
+        };
+        let s = HealthSpec::from_image(&h);
+        assert_eq!(s.interval, Duration::from_secs(2));
+        assert_eq!(s.timeout, Duration::from_secs(30), "0 means the default");
+        assert_eq!((s.retries, s.start_interval), (3, Duration::from_secs(5)));
+        assert_eq!(
+            s.argv(),
+            Some(vec!["/bin/sh".into(), "-c".into(), "true".into()])
+        );
     }
 
     #[test]

@@ -101,49 +101,28 @@ pub fn find_init() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn rlimit_type(name: &str) -> Option<PosixRlimitType> {
-    Some(match name {
-        "core" => PosixRlimitType::RlimitCore,
-        "cpu" => PosixRlimitType::RlimitCpu,
-        "data" => PosixRlimitType::RlimitData,
-        "fsize" => PosixRlimitType::RlimitFsize,
-        "locks" => PosixRlimitType::RlimitLocks,
-        "memlock" => PosixRlimitType::RlimitMemlock,
-        "msgqueue" => PosixRlimitType::RlimitMsgqueue,
-        "nice" => PosixRlimitType::RlimitNice,
-        "nofile" => PosixRlimitType::RlimitNofile,
-        "nproc" => PosixRlimitType::RlimitNproc,
-        "rss" => PosixRlimitType::RlimitRss,
-        "rtprio" => PosixRlimitType::RlimitRtprio,
-        "rttime" => PosixRlimitType::RlimitRttime,
-        "sigpending" => PosixRlimitType::RlimitSigpending,
-        "stack" => PosixRlimitType::RlimitStack,
-        _ => return None,
-    })
-}
-
-fn own_hard_limit(name: &str) -> Option<u64> {
+/// The ulimit names Docker accepts, with the OCI type and the host resource each one is.
+const RLIMITS: &[(&str, PosixRlimitType, nix::sys::resource::Resource)] = {
     use nix::sys::resource::Resource as R;
-    let r = match name {
-        "nofile" => R::RLIMIT_NOFILE,
-        "nproc" => R::RLIMIT_NPROC,
-        "memlock" => R::RLIMIT_MEMLOCK,
-        "core" => R::RLIMIT_CORE,
-        "stack" => R::RLIMIT_STACK,
-        "fsize" => R::RLIMIT_FSIZE,
-        "data" => R::RLIMIT_DATA,
-        "cpu" => R::RLIMIT_CPU,
-        "sigpending" => R::RLIMIT_SIGPENDING,
-        "msgqueue" => R::RLIMIT_MSGQUEUE,
-        "nice" => R::RLIMIT_NICE,
-        "rtprio" => R::RLIMIT_RTPRIO,
-        "locks" => R::RLIMIT_LOCKS,
-        "rss" => R::RLIMIT_RSS,
-        "rttime" => R::RLIMIT_RTTIME,
-        _ => return None,
-    };
-    nix::sys::resource::getrlimit(r).ok().map(|(_, hard)| hard)
-}
+    use PosixRlimitType as T;
+    &[
+        ("core", T::RlimitCore, R::RLIMIT_CORE),
+        ("cpu", T::RlimitCpu, R::RLIMIT_CPU),
+        ("data", T::RlimitData, R::RLIMIT_DATA),
+        ("fsize", T::RlimitFsize, R::RLIMIT_FSIZE),
+        ("locks", T::RlimitLocks, R::RLIMIT_LOCKS),
+        ("memlock", T::RlimitMemlock, R::RLIMIT_MEMLOCK),
+        ("msgqueue", T::RlimitMsgqueue, R::RLIMIT_MSGQUEUE),
+        ("nice", T::RlimitNice, R::RLIMIT_NICE),
+        ("nofile", T::RlimitNofile, R::RLIMIT_NOFILE),
+        ("nproc", T::RlimitNproc, R::RLIMIT_NPROC),
+        ("rss", T::RlimitRss, R::RLIMIT_RSS),
+        ("rtprio", T::RlimitRtprio, R::RLIMIT_RTPRIO),
+        ("rttime", T::RlimitRttime, R::RLIMIT_RTTIME),
+        ("sigpending", T::RlimitSigpending, R::RLIMIT_SIGPENDING),
+        ("stack", T::RlimitStack, R::RLIMIT_STACK),
+    ]
+};
 
 /// The rlimits for the container: NOFILE by default, then `ulimits`, each clamped
 /// to the hard limit hb runs under (raising one needs CAP_SYS_RESOURCE, which this
@@ -159,9 +138,16 @@ pub fn rlimits(
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for (name, soft, hard) in wanted {
-        let typ =
-            rlimit_type(&name).ok_or_else(|| Error::Spec(format!("unknown ulimit `{name}`")))?;
-        let cap = own_hard_limit(&name).unwrap_or(u64::MAX);
+        let Some(&(_, typ, resource)) = RLIMITS.iter().find(|(n, _, _)| *n == name) else {
+            let known: Vec<&str> = RLIMITS.iter().map(|(n, _, _)| *n).collect();
+            return Err(Error::Spec(format!(
+                "unknown ulimit `{name}`: use one of {}",
+                known.join(", ")
+            )));
+        };
+        let cap = nix::sys::resource::getrlimit(resource)
+            .map(|(_, hard)| hard)
+            .unwrap_or(u64::MAX);
         let (s, h) = (soft.min(cap), hard.min(cap));
         let asked = ulimits.iter().any(|(n, _, _)| *n == name);
         if asked && (s, h) != (soft, hard) {
@@ -917,7 +903,8 @@ mod tests {
 
     #[test]
     fn ulimits_are_clamped_to_hbs_own_hard_limits() {
-        let own = own_hard_limit("nofile").expect("nofile");
+        let (_, own) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .expect("getrlimit");
         let (l, warnings) =
             rlimits(&[("nofile".into(), u64::MAX, u64::MAX), ("core".into(), 0, 0)])
                 .expect("rlimits");
@@ -930,7 +917,8 @@ mod tests {
         assert!(l
             .iter()
             .any(|r| r.typ() == PosixRlimitType::RlimitCore && r.hard() == 0));
-        assert!(rlimits(&[("bogus".into(), 1, 1)]).is_err());
+        let err = rlimits(&[("bogus".into(), 1, 1)]).expect_err("bogus");
+        assert!(err.to_string().contains("use one of core, cpu"), "{err}");
     }
 
     #[test]

@@ -436,7 +436,7 @@ fn exec_runs_in_the_container_with_its_exit_code() {
                 "-c".into(),
                 "echo $X $(id -u) $(pwd); exit 5".into(),
             ],
-            &[("X".into(), "y".into())],
+            &[("X".into(), Some("y".into()))],
             Some("nobody"),
             Some("/tmp"),
         )

@@ -48,14 +48,6 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         }
     };
     let image = store.image(&record)?;
-    let env = a
-        .env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (kv.clone(), std::env::var(kv).ok()),
-        })
-        .collect();
     let overrides = Overrides {
         entrypoint: a.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
@@ -65,21 +57,14 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             }
         }),
         command: (!a.command.is_empty()).then(|| a.command.clone()),
-        env,
+        env: env_flags(&a.env),
         user: a.user.clone(),
         working_dir: a.workdir.clone(),
         hostname: a.hostname.clone(),
         read_only: a.read_only,
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
-        memory: a
-            .memory
-            .as_deref()
-            .map(|m| {
-                hb_compose::units::parse_size(m)
-                    .with_context(|| format!("`{m}` is not a size: write it like 512m or 1g"))
-            })
-            .transpose()?,
+        memory: size_flag("--memory", a.memory.as_deref())?,
         memory_swap: None,
         cpus: a.cpus,
         cpu_shares: None,
@@ -96,14 +81,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
                     .with_context(|| format!("--sysctl {kv:?}: write it as KEY=VALUE"))
             })
             .collect::<Result<_>>()?,
-        shm_size: a
-            .shm_size
-            .as_deref()
-            .map(|m| {
-                hb_compose::units::parse_size(m)
-                    .with_context(|| format!("`{m}` is not a size: write it like 64m"))
-            })
-            .transpose()?,
+        shm_size: size_flag("--shm-size", a.shm_size.as_deref())?,
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
     };
     let supervision = Supervision {
@@ -143,6 +121,28 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         rt.remove(&c)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `-e KEY=VALUE`, or `-e KEY` to pass hb's own `KEY` (unset when hb has none),
+/// as `docker run -e` and `docker exec -e` read them.
+fn env_flags(flags: &[String]) -> Vec<(String, Option<String>)> {
+    flags
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (kv.clone(), std::env::var(kv).ok()),
+        })
+        .collect()
+}
+
+/// A size flag (`--memory 512m`, `--shm-size 64m`), in bytes.
+fn size_flag(flag: &str, value: Option<&str>) -> Result<Option<u64>> {
+    value
+        .map(|v| {
+            hb_compose::units::parse_size(v)
+                .with_context(|| format!("{flag} `{v}` is not a size: write it like 64m or 1g"))
+        })
+        .transpose()
 }
 
 /// `--ulimit NAME=SOFT[:HARD]` (as `docker run --ulimit`).
@@ -220,20 +220,12 @@ fn health(a: &RunArgs, image: &hb_image::LocalImage) -> Result<Option<HealthSpec
             })
             .transpose()
     };
-    let from_image = image.config.config.healthcheck.as_ref().map(|h| {
-        let ns = |v: Option<u64>, default: Duration| {
-            v.filter(|n| *n > 0)
-                .map(Duration::from_nanos)
-                .unwrap_or(default)
-        };
-        let mut spec = HealthSpec::with_test(h.test.clone());
-        spec.interval = ns(h.interval, spec.interval);
-        spec.timeout = ns(h.timeout, spec.timeout);
-        spec.start_period = ns(h.start_period, spec.start_period);
-        spec.start_interval = ns(h.start_interval, spec.start_interval);
-        spec.retries = h.retries.filter(|r| *r > 0).unwrap_or(spec.retries);
-        spec
-    });
+    let from_image = image
+        .config
+        .config
+        .healthcheck
+        .as_ref()
+        .map(HealthSpec::from_image);
     let mut spec = match (&a.health_cmd, from_image) {
         (Some(cmd), _) => HealthSpec::with_test(vec!["CMD-SHELL".into(), cmd.clone()]),
         (None, Some(s)) => s,
@@ -361,14 +353,7 @@ pub fn exec(
 ) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     let c = find(&rt, name)?;
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (kv.clone(), std::env::var(kv).unwrap_or_default()),
-        })
-        .collect();
-    let (code, out, err) = rt.exec(&c, command, &env, user, workdir)?;
+    let (code, out, err) = rt.exec(&c, command, &env_flags(env), user, workdir)?;
     std::io::stdout().write_all(&out)?;
     std::io::stderr().write_all(&err)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
