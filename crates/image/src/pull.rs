@@ -373,23 +373,9 @@ impl Puller {
         let mut failures = 0u32;
         let mut url;
         'download: while received < desc.size() {
-            let resp = match self.client.blob_from(image, digest, received).await {
-                Ok(r) => r,
-                Err(e)
-                    if failures < self.retry.retries
-                        && !matches!(
-                            e,
-                            Error::NotFound { .. }
-                                | Error::Unauthorized { .. }
-                                | Error::Denied { .. }
-                        ) =>
-                {
-                    failures += 1;
-                    tokio::time::sleep(self.retry.backoff * 2u32.pow(failures)).await;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            // The client has already retried a request that failed outright; what
+            // is left to retry here is a body cut short, resumed with a Range.
+            let resp = self.client.blob_from(image, digest, received).await?;
             url = resp.url().to_string();
             // A registry that ignores Range sends the whole blob again: skip what we have.
             let mut skip = if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT {
@@ -407,7 +393,7 @@ impl Puller {
                             return Err(Error::Network { url, source: e });
                         }
                         tracing::debug!(layer = %digest, received, error = %e, "download interrupted; resuming");
-                        tokio::time::sleep(self.retry.backoff * 2u32.pow(failures)).await;
+                        tokio::time::sleep(self.retry.delay(failures - 1)).await;
                         continue 'download;
                     }
                 };
@@ -442,7 +428,7 @@ impl Puller {
                         actual: received,
                     });
                 }
-                tokio::time::sleep(self.retry.backoff * 2u32.pow(failures)).await;
+                tokio::time::sleep(self.retry.delay(failures - 1)).await;
             }
         }
         Ok(())

@@ -37,6 +37,13 @@ pub struct Retry {
     pub backoff: Duration,
 }
 
+impl Retry {
+    /// The wait before retry number `n` (0 for the first).
+    pub fn delay(&self, n: u32) -> Duration {
+        self.backoff * 2u32.saturating_pow(n.min(16))
+    }
+}
+
 impl Default for Retry {
     fn default() -> Self {
         Retry {
@@ -280,7 +287,7 @@ impl Client {
                     message: transient,
                 });
             }
-            let wait = self.retry.backoff * 2u32.pow(attempt);
+            let wait = self.retry.delay(attempt);
             tracing::debug!(%url, attempt, ?wait, reason = %transient, "retrying");
             tokio::time::sleep(wait).await;
             attempt += 1;
