@@ -67,6 +67,23 @@ impl Env {
         (c, code)
     }
 
+    /// Creates a container running `sh -c script` and starts it under `supervision`.
+    fn start(
+        &self,
+        id: &str,
+        image: &LocalImage,
+        script: &str,
+        supervision: Supervision,
+    ) -> Container {
+        let o = Overrides {
+            command: sh(script),
+            ..Default::default()
+        };
+        let c = self.runtime.create(id, image, &o).expect("create");
+        self.runtime.start(&c, &supervision).expect("start");
+        c
+    }
+
     fn output(&self, c: &Container, stream: &str) -> Vec<String> {
         self.runtime
             .logs(c)
@@ -98,6 +115,18 @@ impl Env {
 
 fn sh(script: &str) -> Option<Vec<String>> {
     Some(vec!["sh".into(), "-c".into(), script.into()])
+}
+
+/// Polls `f` every 10 ms until it gives a value; fails naming `what` after `secs` seconds.
+fn until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -220,18 +249,12 @@ fn a_read_only_rootfs_refuses_writes_and_the_image_is_untouched() {
 fn the_container_has_no_network_but_loopback_and_outlives_its_caller() {
     let Some(env) = setup() else { return };
     let image = env.image("busybox:latest");
-    let c = env
-        .runtime
-        .create(
-            "hb-it-net",
-            &image,
-            &Overrides {
-                command: sh("sleep 0.5; ip -o link | cut -d: -f2; cat /etc/hostname"),
-                ..Default::default()
-            },
-        )
-        .expect("create");
-    env.runtime.start(&c, &Default::default()).expect("start");
+    let c = env.start(
+        "hb-it-net",
+        &image,
+        "sleep 0.5; ip -o link | cut -d: -f2; cat /etc/hostname",
+        Supervision::default(),
+    );
     // The shim runs in a process group of its own.
     std::thread::sleep(Duration::from_millis(200));
     let status = env.runtime.status(&c).expect("the shim wrote its status");
@@ -336,23 +359,9 @@ fn stop_escalates_to_sigkill_after_the_grace_period() {
     let Some(env) = setup() else { return };
     let image = env.image("busybox:latest");
     let start = |id: &str, script: &str| {
-        let c = env
-            .runtime
-            .create(
-                id,
-                &image,
-                &Overrides {
-                    command: sh(script),
-                    ..Default::default()
-                },
-            )
-            .expect("create");
-        env.runtime.start(&c, &Default::default()).expect("start");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !env.runtime.running(&c) {
-            assert!(std::time::Instant::now() < deadline, "it starts");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let c = env.start(id, &image, script, Supervision::default());
+        until("it starts", 10, || env.runtime.running(&c).then_some(()));
+        // Time for sh to set its trap.
         std::thread::sleep(Duration::from_millis(100));
         c
     };
@@ -393,40 +402,23 @@ fn stop_escalates_to_sigkill_after_the_grace_period() {
 fn exec_runs_in_the_container_with_its_exit_code() {
     let Some(env) = setup() else { return };
     let image = env.image("busybox:latest");
-    let c = env
-        .runtime
-        .create(
-            "hb-it-exec",
-            &image,
-            &Overrides {
-                command: sh("echo ready > /tmp/flag; sleep 30"),
-                ..Default::default()
-            },
-        )
-        .expect("create");
-    env.runtime.start(&c, &Default::default()).expect("start");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if env.runtime.running(&c) {
-            let (code, out, _) = env
-                .runtime
-                .exec(&c, &["cat".into(), "/tmp/flag".into()], &[], None, None)
-                .expect("exec");
-            if code == 0 {
-                assert_eq!(
-                    String::from_utf8_lossy(&out),
-                    "ready\n",
-                    "exec sees the container's filesystem"
-                );
-                break;
-            }
+    let c = env.start(
+        "hb-it-exec",
+        &image,
+        "echo ready > /tmp/flag; sleep 30",
+        Supervision::default(),
+    );
+    let flag = until("the container comes up", 10, || {
+        if !env.runtime.running(&c) {
+            return None;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the container comes up"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        let (code, out, _) = env
+            .runtime
+            .exec(&c, &["cat".into(), "/tmp/flag".into()], &[], None, None)
+            .expect("exec");
+        (code == 0).then(|| String::from_utf8_lossy(&out).into_owned())
+    });
+    assert_eq!(flag, "ready\n", "exec sees the container's filesystem");
     let (code, out, _) = env
         .runtime
         .exec(
@@ -464,26 +456,15 @@ fn exec_runs_in_the_container_with_its_exit_code() {
 fn restart_policies_rerun_the_container() {
     let Some(env) = setup() else { return };
     let image = env.image("busybox:latest");
-    let c = env
-        .runtime
-        .create(
-            "hb-it-restart",
-            &image,
-            &Overrides {
-                command: sh("echo run; exit 1"),
-                ..Default::default()
-            },
-        )
-        .expect("create");
-    env.runtime
-        .start(
-            &c,
-            &Supervision {
-                restart: Some("on-failure:2".into()),
-                health: None,
-            },
-        )
-        .expect("start");
+    let c = env.start(
+        "hb-it-restart",
+        &image,
+        "echo run; exit 1",
+        Supervision {
+            restart: Some("on-failure:2".into()),
+            health: None,
+        },
+    );
     assert_eq!(
         env.runtime
             .wait(&c, Duration::from_secs(30))
@@ -498,31 +479,18 @@ fn restart_policies_rerun_the_container() {
     assert_eq!(env.output(&c, "stdout"), vec!["run", "run", "run"]);
     env.remove_clean(&c);
     // `always` restarts until stopped; a stop is final.
-    let c = env
-        .runtime
-        .create(
-            "hb-it-always",
-            &image,
-            &Overrides {
-                command: sh("sleep 0.05"),
-                ..Default::default()
-            },
-        )
-        .expect("create");
-    env.runtime
-        .start(
-            &c,
-            &Supervision {
-                restart: Some("always".into()),
-                health: None,
-            },
-        )
-        .expect("start");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while env.runtime.status(&c).map_or(0, |s| s.restarts) < 2 {
-        assert!(std::time::Instant::now() < deadline, "it restarts");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let c = env.start(
+        "hb-it-always",
+        &image,
+        "sleep 0.05",
+        Supervision {
+            restart: Some("always".into()),
+            health: None,
+        },
+    );
+    until("it restarts twice", 20, || {
+        (env.runtime.status(&c).map_or(0, |s| s.restarts) >= 2).then_some(())
+    });
     env.runtime
         .stop(&c, "TERM", Duration::from_secs(5))
         .expect("stops");
@@ -544,46 +512,30 @@ fn healthchecks_go_starting_healthy_unhealthy() {
     let image = env.image("busybox:latest");
     // Ready after 0.4 s, broken after 1.5 s.
     let script = "sleep 0.4; touch /tmp/ready; sleep 1.1; rm /tmp/ready; sleep 30";
-    let c = env
-        .runtime
-        .create(
-            "hb-it-health",
-            &image,
-            &Overrides {
-                command: sh(script),
-                ..Default::default()
-            },
-        )
-        .expect("create");
     let mut h = HealthSpec::with_test(vec!["CMD-SHELL".into(), "test -f /tmp/ready".into()]);
     h.interval = Duration::from_millis(100);
     h.timeout = Duration::from_secs(2);
     h.retries = 2;
     h.start_period = Duration::from_secs(1);
     h.start_interval = Duration::from_millis(50);
-    env.runtime
-        .start(
-            &c,
-            &Supervision {
-                restart: None,
-                health: Some(h),
-            },
-        )
-        .expect("start");
+    let c = env.start(
+        "hb-it-health",
+        &image,
+        script,
+        Supervision {
+            restart: None,
+            health: Some(h),
+        },
+    );
     let mut seen: Vec<String> = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while seen.last().is_none_or(|s| s != "unhealthy") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reaches unhealthy: {seen:?}"
-        );
+    until("it reaches unhealthy", 20, || {
         if let Some(h) = env.runtime.health(&c) {
             if seen.last() != Some(&h.status) {
                 seen.push(h.status);
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        (seen.last().map(String::as_str) == Some("unhealthy")).then_some(())
+    });
     assert_eq!(seen, vec!["starting", "healthy", "unhealthy"]);
     let h = env.runtime.health(&c).expect("health");
     assert!(h.failing_streak >= 2 && !h.log.is_empty(), "{h:?}");
@@ -598,47 +550,25 @@ fn healthchecks_go_starting_healthy_unhealthy() {
 fn a_killed_shim_is_noticed_and_reported() {
     let Some(env) = setup() else { return };
     let image = env.image("busybox:latest");
-    let c = env
-        .runtime
-        .create(
-            "hb-it-shimkill",
-            &image,
-            &Overrides {
-                command: sh("sleep 30"),
-                ..Default::default()
-            },
-        )
-        .expect("create");
-    env.runtime.start(&c, &Default::default()).expect("start");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let pid = loop {
-        if let Some(p) = env.runtime.status(&c).and_then(|s| s.shim_pid) {
-            break p;
-        }
-        assert!(std::time::Instant::now() < deadline, "the shim reports");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let c = env.start("hb-it-shimkill", &image, "sleep 30", Supervision::default());
+    let pid = until("the shim reports its pid", 10, || {
+        env.runtime.status(&c).and_then(|s| s.shim_pid)
+    });
     // Only the shim this test started is killed, by its PID.
     assert!(std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
         .expect("kill")
         .success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = env.runtime.status(&c).expect("status");
-        if s.state == "failed" {
-            assert!(
-                s.error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("shim") && e.contains("--force")),
-                "{s:?}"
-            );
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "noticed: {s:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let s = until("the dead shim is noticed", 10, || {
+        env.runtime.status(&c).filter(|s| s.state == "failed")
+    });
+    assert!(
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.contains("shim") && e.contains("--force")),
+        "{s:?}"
+    );
     env.remove_clean(&c);
 }
 
