@@ -406,23 +406,7 @@ fn service(svc: &mut Node, path: &str, cx: &mut Context<'_>) {
         healthcheck(n, &p("healthcheck"), cx);
     }
     if let Some(n) = map.get_mut("networks") {
-        if let Value::Seq(items) = &n.value {
-            let m: Mapping = items
-                .iter()
-                .filter_map(|i| {
-                    i.as_str().map(|s| {
-                        (
-                            Key {
-                                name: s.to_string(),
-                                span: i.span.clone(),
-                            },
-                            Node::null(i.span.clone()),
-                        )
-                    })
-                })
-                .collect();
-            n.value = Value::Map(m);
-        }
+        names_to_map(n);
     }
     if let Some(n) = map.get_mut("extra_hosts") {
         extra_hosts(n);
@@ -806,25 +790,27 @@ fn volumes(n: &mut Node, path: &str, cx: &mut Context<'_>) {
     }
 }
 
-fn depends_on(n: &mut Node) {
-    let span = n.span.clone();
+/// The short syntax `[a, b]` as the long one `{a: null, b: null}` (service
+/// `networks`, `depends_on`); each key keeps its item's span.
+fn names_to_map(n: &mut Node) {
     if let Value::Seq(items) = &n.value {
         let m: Mapping = items
             .iter()
             .filter_map(|i| {
-                i.as_str().map(|s| {
-                    (
-                        Key {
-                            name: s.to_string(),
-                            span: i.span.clone(),
-                        },
-                        Node::null(i.span.clone()),
-                    )
-                })
+                let key = Key {
+                    name: i.as_str()?.to_string(),
+                    span: i.span.clone(),
+                };
+                Some((key, Node::null(i.span.clone())))
             })
             .collect();
         n.value = Value::Map(m);
     }
+}
+
+fn depends_on(n: &mut Node) {
+    let span = n.span.clone();
+    names_to_map(n);
     let Some(m) = n.as_map_mut() else { return };
     for v in m.values_mut() {
         if v.is_null() {
