@@ -304,27 +304,16 @@ fn import_docker(store: &Store, dir: &Path, name: Option<&ImageRef>) -> Result<V
         let mut layer_descs = Vec::new();
         for (rel, diff) in entry.layers.iter().zip(&config.rootfs.diff_ids) {
             let lpath = inside(rel)?;
-            let digest = file_digest(&lpath)?;
-            let size = fs::metadata(&lpath).map_err(io_err(&lpath))?.len();
             let diff_id: Digest = diff.parse().map_err(|_| Error::Manifest {
                 image: tags[0].to_string(),
                 reason: format!("`{diff}` is not a digest"),
             })?;
-            if !(store.has_layer(&diff_id) && store.has_blob(&digest)) {
-                let _lock = store.lock_layer(&diff_id)?;
-                let name = format!("{rel} of {}", tags[0]);
-                let reader = fs::File::open(&lpath).map_err(io_err(&lpath))?;
-                ingest_layer(
-                    store,
-                    reader,
-                    &Expected {
-                        digest: &digest,
-                        size: Some(size),
-                        diff_id: &diff_id,
-                        name: &name,
-                    },
-                )?;
-            }
+            let (digest, size) = ingest_file(
+                store,
+                &lpath,
+                Some(&diff_id),
+                &format!("{rel} of {}", tags[0]),
+            )?;
             let compressed = fs::File::open(&lpath).ok().and_then(|mut f| {
                 let mut head = [0u8; 2];
                 f.read_exact(&mut head).ok().map(|_| head == [0x1f, 0x8b])
@@ -401,6 +390,35 @@ fn file_digest(path: &Path) -> Result<Digest> {
     Ok(h.finish().0)
 }
 
+/// Stores the layer file at `path` (its blob and its unpacked tree) unless the
+/// store has both already; `diff_id` is `None` for an uncompressed layer, whose
+/// diff-id is its own digest. Returns the layer's digest and size.
+fn ingest_file(
+    store: &Store,
+    path: &Path,
+    diff_id: Option<&Digest>,
+    name: &str,
+) -> Result<(Digest, u64)> {
+    let digest = file_digest(path)?;
+    let size = fs::metadata(path).map_err(io_err(path))?.len();
+    let diff_id = diff_id.unwrap_or(&digest);
+    if !(store.has_layer(diff_id) && store.has_blob(&digest)) {
+        let _lock = store.lock_layer(diff_id)?;
+        let reader = fs::File::open(path).map_err(io_err(path))?;
+        ingest_layer(
+            store,
+            reader,
+            &Expected {
+                digest: &digest,
+                size: Some(size),
+                diff_id,
+                name,
+            },
+        )?;
+    }
+    Ok((digest, size))
+}
+
 /// Makes an image of one layer from a root filesystem directory (`hb image import --from-dir`).
 pub fn import_dir(
     store: &Store,
@@ -421,24 +439,13 @@ pub fn import_dir(
                 .and_then(|mut w| w.flush())
                 .map_err(io_err(&tar_path))?;
         }
-        let digest = file_digest(&tar_path)?;
-        let size = fs::metadata(&tar_path).map_err(io_err(&tar_path))?.len();
-        let name = format!("{} (from {})", image, dir.display());
-        if !store.has_layer(&digest) {
-            let _lock = store.lock_layer(&digest)?;
-            let reader = fs::File::open(&tar_path).map_err(io_err(&tar_path))?;
-            // An uncompressed layer's diff-id is its own digest.
-            ingest_layer(
-                store,
-                reader,
-                &Expected {
-                    digest: &digest,
-                    size: Some(size),
-                    diff_id: &digest,
-                    name: &name,
-                },
-            )?;
-        }
+        // An uncompressed layer's diff-id is its own digest.
+        let (digest, size) = ingest_file(
+            store,
+            &tar_path,
+            None,
+            &format!("{} (from {})", image, dir.display()),
+        )?;
         let config = serde_json::json!({
             "architecture": platform.architecture, "os": platform.os,
             "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
