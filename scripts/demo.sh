@@ -16,7 +16,7 @@ apt_install busybox-static crun
 cgroup_fixup
 echo "==> building hb"
 cargo build --release --locked --quiet -p hb-cli -p hb-runtime
-hb="$PWD/target/release/hb"
+hb="${CARGO_TARGET_DIR:-$PWD/target}/release/hb"
 export HB_ROOT=${HB_ROOT:-/var/lib/hb-demo}
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
