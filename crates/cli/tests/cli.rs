@@ -221,3 +221,23 @@ fn stdin_and_compose_file_variable() {
         .expect("runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n");
 }
+
+#[test]
+fn a_bad_run_flag_is_reported_before_any_pull() {
+    let d = tempfile::tempdir().expect("tempdir");
+    // Port 1 on loopback: a pull would fail with "cannot reach", not name the flag.
+    for (flag, value, says) in [
+        ("--memory", "12q", "--memory `12q` is not a size"),
+        ("--ulimit", "nofile=abc", "`abc` is not a number"),
+        ("--sysctl", "foo", "write it as KEY=VALUE"),
+        ("-v", "data:/data", "named volumes belong to projects"),
+    ] {
+        let o = hb(
+            d.path(),
+            &["container", "run", flag, value, "127.0.0.1:1/x", "true"],
+        );
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says) && !err.contains("pull"), "{flag}: {err}");
+    }
+}

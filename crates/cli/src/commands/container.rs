@@ -36,18 +36,7 @@ fn emit(line: &LogLine) -> std::io::Result<()> {
 }
 
 pub fn run(a: &RunArgs) -> Result<ExitCode> {
-    let store = context::store()?;
-    let image_ref: ImageRef = a.image.parse()?;
-    let record = match store.find(&a.image) {
-        Ok(r) => r,
-        Err(_) => {
-            let puller = context::puller()?;
-            context::runtime()?
-                .block_on(puller.pull(&image_ref, &Platform::host(), Arc::new(Quiet)))
-                .with_context(|| format!("cannot pull {image_ref}"))?
-        }
-    };
-    let image = store.image(&record)?;
+    // Flags first: a typo is reported before any pull.
     let overrides = Overrides {
         entrypoint: a.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
@@ -84,6 +73,18 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         shm_size: size_flag("--shm-size", a.shm_size.as_deref())?,
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
     };
+    let store = context::store()?;
+    let image_ref: ImageRef = a.image.parse()?;
+    let record = match store.find(&a.image) {
+        Ok(r) => r,
+        Err(_) => {
+            let puller = context::puller()?;
+            context::runtime()?
+                .block_on(puller.pull(&image_ref, &Platform::host(), Arc::new(Quiet)))
+                .with_context(|| format!("cannot pull {image_ref}"))?
+        }
+    };
+    let image = store.image(&record)?;
     let supervision = Supervision {
         restart: a.restart.clone(),
         health: health(a, &image)?,
