@@ -17,22 +17,24 @@ pub struct Cli {
 }
 
 /// The options every project command shares (`docker compose`'s global flags).
+/// They go before the verb, as there: after it, `-f` is `logs -f` (follow) and
+/// `-p` is `run -p` (publish).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ProjectArgs {
     /// Compose file(s), in order; `-` reads standard input
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Project name (default: `name:` in the file, else the directory name)
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub project_name: Option<String>,
     /// Directory relative paths are resolved against (default: the first file's directory)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub project_directory: Option<PathBuf>,
     /// Variables for interpolation, instead of `.env` (repeatable)
-    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
     /// Enable services of this profile (repeatable)
-    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    #[arg(long = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
 }
 
@@ -213,6 +215,12 @@ pub enum ContainerCommand {
         /// Prefix each line with its time
         #[arg(short, long)]
         timestamps: bool,
+        /// Keep printing new output until the container exits
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines (`all` for every line)
+        #[arg(short = 'n', long, value_name = "N", default_value = "all", value_parser = parse_tail)]
+        tail: usize,
     },
     /// Remove containers
     Rm {
@@ -405,6 +413,15 @@ pub struct InitArgs {
     /// Print the file instead of writing it
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `--tail N` or `--tail all` (as `docker logs --tail`); `all` is `usize::MAX`.
+fn parse_tail(s: &str) -> Result<usize, String> {
+    if s == "all" {
+        return Ok(usize::MAX);
+    }
+    s.parse()
+        .map_err(|_| format!("`{s}` is not a number of lines: give one, or `all`"))
 }
 
 #[cfg(test)]

@@ -121,10 +121,15 @@ fn run_like_docker_run() {
             &busybox,
             "sh",
             "-c",
-            "echo in the background",
+            "echo one; echo two; sleep 0.5; echo three",
         ],
     );
     assert_eq!(text(&o.stdout), "named\n", "{}", text(&o.stderr));
+    // `logs -f` returns once the container has exited, with every line.
+    assert_eq!(
+        text(&hb(r, &["container", "logs", "-f", "named"]).stdout),
+        "one\ntwo\nthree\n"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let ls: serde_json::Value =
@@ -138,8 +143,8 @@ fn run_like_docker_run() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(
-        text(&hb(r, &["container", "logs", "named"]).stdout),
-        "in the background\n"
+        text(&hb(r, &["container", "logs", "--tail", "1", "named"]).stdout),
+        "three\n"
     );
     assert!(hb(r, &["container", "rm", "named"]).status.success());
     let left: Vec<_> = std::fs::read_dir(r.join("containers"))

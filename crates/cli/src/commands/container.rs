@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hb_image::{ImageRef, Platform, Quiet};
-use hb_runtime::container::{HealthSpec, LogLine, Runtime, Supervision};
+use hb_runtime::container::{Container, HealthSpec, LogLine, Runtime, Supervision};
 use hb_runtime::spec::{MountRequest, Overrides};
 
 use crate::cli::{ListFormat, RunArgs};
@@ -22,15 +22,21 @@ fn generated_name() -> String {
     format!("hb-{:x}{:05x}", std::process::id(), nanos >> 12)
 }
 
-fn emit(line: &LogLine) -> std::io::Result<()> {
+/// One log line to the stream it came from, with its time when asked.
+fn emit(line: &LogLine, timestamps: bool) -> std::io::Result<()> {
     let end = if line.full { "\n" } else { "" };
+    let time = if timestamps {
+        format!("{} ", line.time)
+    } else {
+        String::new()
+    };
     if line.stream == "stderr" {
         let mut e = std::io::stderr().lock();
-        write!(e, "{}{end}", line.text)?;
+        write!(e, "{time}{}{end}", line.text)?;
         e.flush()
     } else {
         let mut o = std::io::stdout().lock();
-        write!(o, "{}{end}", line.text)?;
+        write!(o, "{time}{}{end}", line.text)?;
         o.flush()
     }
 }
@@ -103,21 +109,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         print(&format!("{name}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Follow the log until the container exits, then print what is left.
-    let mut shown = 0;
-    let code = loop {
-        let lines = rt.logs(&c)?;
-        for l in &lines[shown..] {
-            emit(l)?;
-        }
-        shown = lines.len();
-        if let Ok(code) = rt.wait(&c, Duration::from_millis(20)) {
-            for l in &rt.logs(&c)?[shown..] {
-                emit(l)?;
-            }
-            break code;
-        }
-    };
+    let code = follow(&rt, &c, 0, false)?;
     if a.rm {
         rt.remove(&c)?;
     }
@@ -247,7 +239,7 @@ fn health(a: &RunArgs, image: &hb_image::LocalImage) -> Result<Option<HealthSpec
     Ok(Some(spec))
 }
 
-fn state(rt: &Runtime, c: &hb_runtime::container::Container) -> String {
+fn state(rt: &Runtime, c: &Container) -> String {
     let health = rt
         .health(c)
         .map(|h| format!(" ({})", h.status))
@@ -289,23 +281,48 @@ pub fn list(format: ListFormat) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn find(rt: &Runtime, name: &str) -> Result<hb_runtime::container::Container> {
+fn find(rt: &Runtime, name: &str) -> Result<Container> {
     match rt.get(name) {
         Some(c) => Ok(c),
         None => bail!("no container named {name}; `hb container ls` lists them"),
     }
 }
 
-pub fn logs(name: &str, timestamps: bool) -> Result<ExitCode> {
+pub fn logs(name: &str, timestamps: bool, follow_on: bool, tail: usize) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     let c = find(&rt, name)?;
-    for mut l in rt.logs(&c)? {
-        if timestamps {
-            l.text = format!("{} {}", l.time, l.text);
+    let lines = rt.logs(&c)?;
+    let from = lines.len().saturating_sub(tail);
+    if follow_on {
+        follow(&rt, &c, from, timestamps)?;
+    } else {
+        for l in &lines[from..] {
+            emit(l, timestamps)?;
         }
-        emit(&l)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the log from line `from` on as it grows, until the container exits;
+/// returns its exit code.
+fn follow(rt: &Runtime, c: &Container, from: usize, timestamps: bool) -> Result<i32> {
+    let mut shown = from;
+    loop {
+        // Read the exit first, so the lines printed after it are all there are.
+        let exited = match rt.wait(c, Duration::from_millis(20)) {
+            Ok(code) => Some(code),
+            Err(hb_runtime::Error::Timeout { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let lines = rt.logs(c)?;
+        for l in lines.get(shown..).unwrap_or_default() {
+            emit(l, timestamps)?;
+        }
+        shown = lines.len();
+        if let Some(code) = exited {
+            return Ok(code);
+        }
+    }
 }
 
 pub fn remove(names: &[String], force: bool) -> Result<ExitCode> {

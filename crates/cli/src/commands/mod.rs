@@ -46,9 +46,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Doctor { fix, format } => doctor::run(fix, format),
         Command::Container(ContainerCommand::Run(a)) => container::run(&a),
         Command::Container(ContainerCommand::Ls { format }) => container::list(format),
-        Command::Container(ContainerCommand::Logs { name, timestamps }) => {
-            container::logs(&name, timestamps)
-        }
+        Command::Container(ContainerCommand::Logs {
+            name,
+            timestamps,
+            follow,
+            tail,
+        }) => container::logs(&name, timestamps, follow, tail),
         Command::Container(ContainerCommand::Rm { names, force }) => {
             container::remove(&names, force)
         }
