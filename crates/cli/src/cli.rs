@@ -221,6 +221,9 @@ pub enum ContainerCommand {
         /// Only the last N lines (`all` for every line)
         #[arg(short = 'n', long, value_name = "N", default_value = "all", value_parser = parse_tail)]
         tail: usize,
+        /// Only lines since a time (`2026-11-30T12:00:00Z`, `2026-11-30`) or for a while (`10m`, `1h`)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
     /// Remove containers
     Rm {

@@ -94,7 +94,12 @@ fn run_like_docker_run() {
             "echo $FOO $(id -u) $(pwd)",
         ],
     );
-    assert_eq!(text(&o.stdout), "bar 65534 /tmp\n", "{}", text(&o.stderr));
+    assert_eq!(
+        (o.status.code(), text(&o.stdout)),
+        (Some(0), "bar 65534 /tmp\n".into()),
+        "{}",
+        text(&o.stderr)
+    );
 
     let o = hb(
         r,
@@ -108,7 +113,8 @@ fn run_like_docker_run() {
             "/x",
         ],
     );
-    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(1), "touch fails: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("Read-only file system"));
 
     let o = hb(
         r,
@@ -145,6 +151,14 @@ fn run_like_docker_run() {
     assert_eq!(
         text(&hb(r, &["container", "logs", "--tail", "1", "named"]).stdout),
         "three\n"
+    );
+    assert_eq!(
+        text(&hb(r, &["container", "logs", "--since", "1h", "named"]).stdout),
+        "one\ntwo\nthree\n"
+    );
+    assert_eq!(
+        text(&hb(r, &["container", "logs", "--since", "2999-01-01", "named"]).stdout),
+        ""
     );
     assert!(hb(r, &["container", "rm", "named"]).status.success());
     let left: Vec<_> = std::fs::read_dir(r.join("containers"))

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use hb_image::LocalImage;
 use serde::Deserialize;
 
+use crate::cri::{parse_cri, LogLine};
 use crate::host::{Host, RealHost};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
 use crate::{Error, Result};
@@ -163,19 +164,6 @@ pub struct Status {
     /// The shim's process id while it supervises the container.
     #[serde(default)]
     pub shim_pid: Option<u32>,
-}
-
-/// One log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// RFC 3339 with nanoseconds.
-    pub time: String,
-    /// `stdout` or `stderr`.
-    pub stream: String,
-    /// False for a partial line (continued by the next).
-    pub full: bool,
-    /// The text.
-    pub text: String,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -361,16 +349,24 @@ impl Runtime {
 
     /// What the shim last recorded, if anything yet.
     pub fn status(&self, c: &Container) -> Option<Status> {
-        let mut s: Status = fs::read(c.dir.join("status"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())?;
+        let read = || -> Option<Status> {
+            fs::read(c.dir.join("status"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+        };
+        let supervised = |s: &Status| s.state == "running" || s.state == "restarting";
+        let s = read()?;
+        let Some(pid) = s.shim_pid.filter(|p| supervised(&s) && !shim_alive(*p)) else {
+            return Some(s);
+        };
+        // The shim records the exit before it exits: read again, in case it did
+        // both between the first read and the check.
+        let mut s = read()?;
         // A shim that was killed cannot record anything any more: say so rather
         // than report a container as running that nothing supervises.
-        if s.state == "running" || s.state == "restarting" {
-            if let Some(pid) = s.shim_pid.filter(|p| !shim_alive(*p)) {
-                s.state = "failed".into();
-                s.error = Some(format!("its shim (pid {pid}) is gone; the container's state is unknown: remove it with `hb container rm --force {}`", c.id));
-            }
+        if supervised(&s) {
+            s.state = "failed".into();
+            s.error = Some(format!("its shim (pid {pid}) is gone; the container's state is unknown: remove it with `hb container rm --force {}`", c.id));
         }
         Some(s)
     }
@@ -543,7 +539,40 @@ impl Runtime {
                 }
             })?;
         }
-        fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))
+        fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))?;
+        remove_cgroups(&c.id)
+    }
+}
+
+/// Removes what crun left of the container's cgroups (`/hb/<id>` in each
+/// hierarchy): when its processes are still exiting as `crun delete --force`
+/// runs — a container whose shim was killed — the kernel refuses the rmdir
+/// (EBUSY) and crun goes on. A cgroup goes with rmdir, never a recursive delete.
+fn remove_cgroups(id: &str) -> Result<()> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut left: Vec<PathBuf> = fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("hb").join(id))
+        .chain([base.join("hb").join(id)])
+        .filter(|d| d.is_dir())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        left.retain(|d| fs::remove_dir(d).is_err() && d.is_dir());
+        match left.first() {
+            None => return Ok(()),
+            Some(d) if Instant::now() > deadline => {
+                return Err(Error::Io {
+                    path: d.clone(),
+                    source: io::Error::other(
+                        "the container's cgroup is still in use; remove it with rmdir once its processes are gone",
+                    ),
+                })
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
     }
 }
 
@@ -558,21 +587,6 @@ fn shim_alive(pid: u32) -> bool {
         .map(|(_, r)| r.trim_start())
         .unwrap_or("");
     stat.contains("(hb-shim)") && !after.starts_with('Z')
-}
-
-/// Parses one CRI log line: `TIME STREAM F|P TEXT`.
-pub fn parse_cri(line: &str) -> Option<LogLine> {
-    let mut parts = line.splitn(4, ' ');
-    let time = parts.next()?.to_string();
-    let stream = parts.next()?.to_string();
-    let tag = parts.next()?;
-    let text = parts.next().unwrap_or("").to_string();
-    Some(LogLine {
-        time,
-        stream,
-        full: tag == "F",
-        text,
-    })
 }
 
 /// Mounts the overlay: the image's layers (topmost first) under the container's upper dir.
@@ -604,18 +618,6 @@ fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cri_lines_parse() {
-        let l = parse_cri("2026-11-30T12:00:00.000000001Z stdout F hello world").expect("parses");
-        assert_eq!(
-            (l.stream.as_str(), l.full, l.text.as_str()),
-            ("stdout", true, "hello world")
-        );
-        let l = parse_cri("2026-11-30T12:00:00.000000001Z stderr P ").expect("parses");
-        assert_eq!((l.full, l.text.as_str()), (false, ""));
-        assert!(parse_cri("garbage").is_none());
-    }
 
     #[test]
     fn an_image_healthcheck_keeps_docker_defaults_where_it_is_silent() {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hb_image::{ImageRef, Platform, Quiet};
-use hb_runtime::container::{Container, HealthSpec, LogLine, Runtime, Supervision};
+use hb_runtime::container::{Container, HealthSpec, Runtime, Supervision};
+use hb_runtime::cri::LogLine;
 use hb_runtime::spec::{MountRequest, Overrides};
 
 use crate::cli::{ListFormat, RunArgs};
@@ -288,11 +289,20 @@ fn find(rt: &Runtime, name: &str) -> Result<Container> {
     }
 }
 
-pub fn logs(name: &str, timestamps: bool, follow_on: bool, tail: usize) -> Result<ExitCode> {
+pub fn logs(
+    name: &str,
+    timestamps: bool,
+    follow_on: bool,
+    tail: usize,
+    since: Option<&str>,
+) -> Result<ExitCode> {
+    let cutoff = since.map(since_cutoff).transpose()?;
     let rt = context::runtime_dirs();
     let c = find(&rt, name)?;
     let lines = rt.logs(&c)?;
-    let from = lines.len().saturating_sub(tail);
+    // CRI times are fixed-width UTC, so they order as strings.
+    let first_since = cutoff.map_or(0, |t| lines.partition_point(|l| l.time < t));
+    let from = lines.len().saturating_sub(tail).max(first_since);
     if follow_on {
         follow(&rt, &c, from, timestamps)?;
     } else {
@@ -301,6 +311,38 @@ pub fn logs(name: &str, timestamps: bool, follow_on: bool, tail: usize) -> Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since` as a CRI time to compare with: a duration back from now (`10m`), or
+/// a UTC time (`2026-11-30T12:00:00Z`, with or without fractions) or a date.
+fn since_cutoff(since: &str) -> Result<String> {
+    if let Some(d) = hb_compose::units::parse_duration(since) {
+        let then = std::time::SystemTime::now()
+            .checked_sub(d)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        return Ok(hb_runtime::cri::timestamp(then));
+    }
+    let t = if since.len() == 10 {
+        format!("{since}T00:00:00.000000000Z")
+    } else if let Some(base) = since.strip_suffix('Z') {
+        let (whole, frac) = base.split_once('.').unwrap_or((base, ""));
+        format!("{whole}.{frac:0<9}Z")
+    } else {
+        String::new()
+    };
+    let shape_ok = t.len() == 30
+        && t.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            19 => b == b'.',
+            29 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok {
+        bail!("--since {since:?}: give a duration like 10m or 1h, or a UTC time like 2026-11-30T12:00:00Z");
+    }
+    Ok(t)
 }
 
 /// Prints the log from line `from` on as it grows, until the container exits;
@@ -375,4 +417,27 @@ pub fn exec(
     std::io::stdout().write_all(&out)?;
     std::io::stderr().write_all(&err)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_dates_times_and_durations() {
+        assert_eq!(
+            since_cutoff("2026-11-30").expect("date"),
+            "2026-11-30T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            since_cutoff("2026-11-30T12:00:00.5Z").expect("time"),
+            "2026-11-30T12:00:00.500000000Z"
+        );
+        let ten_min_ago = since_cutoff("10m").expect("duration");
+        assert!(ten_min_ago < hb_runtime::cri::timestamp(std::time::SystemTime::now()));
+        for bad in ["yesterday", "2026-11-30T12:00:00+01:00", "2026-13"] {
+            let e = since_cutoff(bad).expect_err(bad);
+            assert!(e.to_string().contains("give a duration"), "{e}");
+        }
+    }
 }

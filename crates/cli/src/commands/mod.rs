@@ -51,7 +51,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             timestamps,
             follow,
             tail,
-        }) => container::logs(&name, timestamps, follow, tail),
+            since,
+        }) => container::logs(&name, timestamps, follow, tail, since.as_deref()),
         Command::Container(ContainerCommand::Rm { names, force }) => {
             container::remove(&names, force)
         }

@@ -21,34 +21,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
+
+// Std-only, shared with the library (which reads the log back); the shim
+// only writes, so the reading half is unused here.
+#[path = "../cri.rs"]
+#[allow(dead_code)]
+mod cri;
+use cri::timestamp;
 
 /// A log line longer than this is split into partial (`P`) lines.
 const MAX_LINE: usize = 16 * 1024;
-
-/// RFC 3339 with nanoseconds, UTC: what CRI logs use.
-fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
 
 /// Writes `content` to `path` through a temporary file and a rename, so a reader
 /// never sees half of it.
@@ -438,17 +421,6 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn timestamps_are_rfc3339_nano_utc() {
-        let t = UNIX_EPOCH + Duration::new(1_764_504_000, 123_456_789);
-        assert_eq!(timestamp(t), "2025-11-30T12:00:00.123456789Z");
-        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00.000000000Z"
-        );
-    }
 
     #[test]
     fn restart_policies() {
