@@ -29,6 +29,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `hb` exited 0 and printed exactly `stdout`.
+fn succeeds_with(o: &Output, stdout: &str) {
+    assert_eq!(
+        (o.status.code(), text(&o.stdout).as_str()),
+        (Some(0), stdout),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
 #[test]
 #[ignore = "privileged: root, crun and the fixture registries"]
 fn run_like_docker_run() {
@@ -51,12 +61,7 @@ fn run_like_docker_run() {
             "hello from hb",
         ],
     );
-    assert_eq!(
-        (o.status.code(), text(&o.stdout)),
-        (Some(0), "hello from hb\n".into()),
-        "{}",
-        text(&o.stderr)
-    );
+    succeeds_with(&o, "hello from hb\n");
 
     let o = hb(
         r,
@@ -94,12 +99,7 @@ fn run_like_docker_run() {
             "echo $FOO $(id -u) $(pwd)",
         ],
     );
-    assert_eq!(
-        (o.status.code(), text(&o.stdout)),
-        (Some(0), "bar 65534 /tmp\n".into()),
-        "{}",
-        text(&o.stderr)
-    );
+    succeeds_with(&o, "bar 65534 /tmp\n");
 
     let o = hb(
         r,
@@ -130,7 +130,7 @@ fn run_like_docker_run() {
             "echo one; echo two; sleep 0.5; echo three",
         ],
     );
-    assert_eq!(text(&o.stdout), "named\n", "{}", text(&o.stderr));
+    succeeds_with(&o, "named\n");
     // `logs -f` returns once the container has exited, with every line.
     assert_eq!(
         text(&hb(r, &["container", "logs", "-f", "named"]).stdout),
