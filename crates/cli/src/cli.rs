@@ -41,6 +41,41 @@ pub struct ProjectArgs {
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create and start the project's containers (pulling images, networks, ports)
+    Up(UpArgs),
+    /// Stop and remove the project's containers and network
+    Down(DownArgs),
+    /// List the project's containers
+    Ps(PsArgs),
+    /// List projects with containers
+    Ls {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Print the output of the project's services, interleaved in time order
+    Logs(LogsArgs),
+    /// Run a command in a running service container
+    Exec(ExecArgs),
+    /// Start the project's stopped containers
+    Start(ServicesArgs),
+    /// Stop the project's containers (they stay, with their state)
+    Stop(ServicesArgs),
+    /// Restart the project's containers
+    Restart(ServicesArgs),
+    /// Print the host address a service's container port is published on
+    Port {
+        /// The service
+        service: String,
+        /// The container port
+        port: u16,
+        /// tcp or udp
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
+        /// Which container of a scaled service (1-based)
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+    },
     /// Validate the project and print it in canonical form
     Config(ConfigArgs),
     /// Print the start order: waves of services that may start in parallel
@@ -78,6 +113,154 @@ pub enum Command {
     },
 }
 
+/// `hb up`.
+#[derive(Debug, Args, Default)]
+pub struct UpArgs {
+    /// Services to start (with their dependencies); default: all
+    pub services: Vec<String>,
+    /// Run in the background: return once the containers have started
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Print what would be done, and do nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Recreate containers even if nothing changed
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Never recreate existing containers
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Do not start the services the named ones depend on
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Remove containers of services no longer in the file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Run N containers of SERVICE (SERVICE=N; repeatable)
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
+    /// Publish on free host ports where the file's are taken (and say so)
+    #[arg(long)]
+    pub auto_ports: bool,
+    /// Wait until the services with a healthcheck are healthy (implies --detach)
+    #[arg(long)]
+    pub wait: bool,
+    /// Stop the whole stack when any container exits (foreground)
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Exit with this service's exit code (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Prefix log lines with their time (foreground)
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Plain log prefixes, without color
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// `hb down`.
+#[derive(Debug, Args, Default)]
+pub struct DownArgs {
+    /// Remove named volumes declared in the file too
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Remove containers of services no longer in the file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Seconds to wait for each container to stop before SIGKILL
+    #[arg(short, long)]
+    pub timeout: Option<u64>,
+}
+
+/// `hb ps`.
+#[derive(Debug, Args, Default)]
+pub struct PsArgs {
+    /// Services to list; default: all
+    pub services: Vec<String>,
+    /// Show stopped containers too
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only service names
+    #[arg(long)]
+    pub services_only: bool,
+    /// Only containers in this state (running, exited, restarting, created, failed)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Print only container names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `hb logs`.
+#[derive(Debug, Args, Default)]
+pub struct LogsArgs {
+    /// Services; default: all
+    pub services: Vec<String>,
+    /// Keep printing new output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines of each container (`all` for every line)
+    #[arg(short = 'n', long, value_name = "N", default_value = "all", value_parser = parse_tail)]
+    pub tail: usize,
+    /// Only lines since a time (`2026-11-30T12:00:00Z`) or for a while (`10m`)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only lines before a time or a while ago
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Prefix each line with its time
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Plain prefixes, without color
+    #[arg(long)]
+    pub no_color: bool,
+    /// No `service-1 | ` prefixes
+    #[arg(long)]
+    pub no_log_prefix: bool,
+}
+
+/// `hb exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// No TTY (hb exec has none yet; accepted for compatibility)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run as this user
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Which container of a scaled service (1-based)
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Run in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// The service
+    pub service: String,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `hb start|stop|restart`.
+#[derive(Debug, Args, Default)]
+pub struct ServicesArgs {
+    /// Services; default: all
+    pub services: Vec<String>,
+    /// Seconds to wait for a container to stop before SIGKILL
+    #[arg(short, long)]
+    pub timeout: Option<u64>,
+}
+
 /// `hb pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -103,9 +286,10 @@ pub struct ImagesArgs {
 }
 
 /// Output formats of listings.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
 pub enum ListFormat {
     /// An aligned table
+    #[default]
     Table,
     /// JSON
     Json,

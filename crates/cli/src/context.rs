@@ -118,3 +118,22 @@ pub fn runtime_dirs() -> hb_runtime::container::Runtime {
         shim,
     }
 }
+
+/// The engine: the runtime, the store, a puller, `hb-proxy` from `$HB_PROXY` or
+/// beside the `hb` binary.
+pub fn engine() -> Result<hb_engine::Engine> {
+    let proxy = env("HB_PROXY").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("hb-proxy")))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("hb-proxy"))
+    });
+    Ok(hb_engine::Engine {
+        rt: runtime_dirs(),
+        store: store()?,
+        puller: Some(puller()?),
+        proxy,
+        ip: Box::new(hb_net::RealIp),
+    })
+}

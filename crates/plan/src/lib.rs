@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod reconcile;
+
 use std::collections::BTreeMap;
 
 use hb_compose::Project;

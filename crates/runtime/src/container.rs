@@ -8,6 +8,7 @@
 //!   rootfs/       overlay: lowerdir = the image's layers, upperdir = upper/
 //!   upper/ work/  the container's own changes
 //!   hosts resolv.conf hostname
+//!   labels.json   the labels it was created with
 //!   ctr.log       stdout/stderr in CRI format (written by hb-shim)
 //!   status        {"state": "running"|"exited", "exit_code": …} (written by hb-shim)
 //! ```
@@ -275,13 +276,32 @@ impl Runtime {
             hostname: c.dir.join("hostname"),
         };
         let write = |p: &Path, text: &str| fs::write(p, text).map_err(io_err(p));
-        write(&etc.hosts, &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))?;
-        // No network yet: only the loopback interface, so no resolver to point at.
+        let mut hosts =
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string();
+        if overrides.hosts.is_empty() {
+            hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
+        }
+        for line in &overrides.hosts {
+            hosts.push_str(line);
+            hosts.push('\n');
+        }
+        write(&etc.hosts, &hosts)?;
+        // Without a network there is only the loopback interface, so no resolver to point at.
         write(
             &etc.resolv_conf,
-            "# hb: this container has no network but loopback\n",
+            overrides
+                .resolv_conf
+                .as_deref()
+                .unwrap_or("# hb: this container has no network but loopback\n"),
         )?;
         write(&etc.hostname, &format!("{hostname}\n"))?;
+        let labels: std::collections::BTreeMap<&str, &str> = overrides
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let json = serde_json::to_string(&labels).map_err(|e| Error::Spec(e.to_string()))?;
+        write(&c.dir.join("labels.json"), &json)?;
         write(&c.dir.join("image"), &image.record.name)?;
         let cgroups_path = format!("/hb/{}", c.id);
         let init = if overrides.init {
@@ -340,6 +360,14 @@ impl Runtime {
                 source: e,
             })?;
         Ok(())
+    }
+
+    /// The labels it was created with (`dev.hb.project`, `dev.hb.service`, …).
+    pub fn labels(&self, c: &Container) -> std::collections::BTreeMap<String, String> {
+        fs::read(c.dir.join("labels.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// The image name a container was created from.

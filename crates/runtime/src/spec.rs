@@ -79,6 +79,28 @@ pub struct Overrides {
     pub shm_size: Option<u64>,
     /// Resource limits (`ulimits`): name (`nofile`, `nproc`, …), soft, hard.
     pub ulimits: Vec<(String, u64, u64)>,
+    /// The network namespace to run in.
+    pub netns: NetNs,
+    /// Lines for `/etc/hosts` after the localhost entries (`IP name alias…`).
+    pub hosts: Vec<String>,
+    /// `/etc/resolv.conf`, when the network gives one.
+    pub resolv_conf: Option<String>,
+    /// Recorded as the spec's annotations and in the container's `labels.json`
+    /// (`dev.hb.project`, `dev.hb.service`, `dev.hb.config-hash`, the service's labels).
+    pub labels: Vec<(String, String)>,
+}
+
+/// Where a container's network comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetNs {
+    /// A namespace of its own with only `lo`.
+    #[default]
+    Private,
+    /// A namespace prepared beforehand (a bind-mounted nsfs file), as `net` makes
+    /// for a container on a project network.
+    Join(PathBuf),
+    /// The host's own network (`network_mode: host`).
+    Host,
 }
 
 /// Where the init binary is mounted in the container.
@@ -674,6 +696,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
 
     let mut spec = Spec::default();
     spec.set_hostname(Some(hostname.clone()));
+    if !o.labels.is_empty() {
+        spec.set_annotations(Some(o.labels.iter().cloned().collect()));
+    }
     let mut root = oci_spec::runtime::Root::default();
     root.set_path(input.rootfs.to_path_buf());
     root.set_readonly(Some(o.read_only));
@@ -758,8 +783,8 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
         if !o.sysctls.is_empty() {
             linux.set_sysctl(Some(o.sysctls.iter().cloned().collect()));
         }
-        // A network namespace of its own with only `lo`: no route out until the
-        // network crate attaches it to a project network.
+        // Private: a network namespace of its own with only `lo`, so no route out.
+        // Join: one `net` prepared (veth on the project's bridge). Host: none.
         let namespaces: Vec<LinuxNamespace> = [
             LinuxNamespaceType::Pid,
             LinuxNamespaceType::Network,
@@ -768,9 +793,13 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
             LinuxNamespaceType::Mount,
         ]
         .into_iter()
+        .filter(|t| *t != LinuxNamespaceType::Network || o.netns != NetNs::Host)
         .map(|t| {
             let mut n = LinuxNamespace::default();
             n.set_typ(t);
+            if let (LinuxNamespaceType::Network, NetNs::Join(path)) = (t, &o.netns) {
+                n.set_path(Some(path.clone()));
+            }
             n
         })
         .collect();

@@ -79,6 +79,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?,
         shm_size: size_flag("--shm-size", a.shm_size.as_deref())?,
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
+        ..Overrides::default()
     };
     let store = context::store()?;
     let image_ref: ImageRef = a.image.parse()?;
@@ -315,7 +316,7 @@ pub fn logs(
 
 /// `--since` as a CRI time to compare with: a duration back from now (`10m`), or
 /// a UTC time (`2026-11-30T12:00:00Z`, with or without fractions) or a date.
-fn since_cutoff(since: &str) -> Result<String> {
+pub fn since_cutoff(since: &str) -> Result<String> {
     if let Some(d) = hb_compose::units::parse_duration(since) {
         let then = std::time::SystemTime::now()
             .checked_sub(d)

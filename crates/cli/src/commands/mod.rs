@@ -14,10 +14,26 @@ mod images;
 mod init;
 mod login;
 mod pull;
+mod stack;
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Up(a) => stack::up(&cli.project, &a),
+        Command::Down(a) => stack::down(&cli.project, &a),
+        Command::Ps(a) => stack::ps(&cli.project, &a),
+        Command::Ls { format } => stack::ls(format),
+        Command::Logs(a) => stack::logs(&cli.project, &a),
+        Command::Exec(a) => stack::exec(&cli.project, &a),
+        Command::Start(a) => stack::start(&cli.project, &a),
+        Command::Stop(a) => stack::stop(&cli.project, &a),
+        Command::Restart(a) => stack::restart(&cli.project, &a),
+        Command::Port {
+            service,
+            port,
+            protocol,
+            index,
+        } => stack::port(&cli.project, &service, port, &protocol, index),
         Command::Config(a) => config::run(&cli.project, &a),
         Command::Graph(a) => graph::run(&cli.project, &a),
         Command::Init(a) => init::run(&a),

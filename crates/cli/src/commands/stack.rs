@@ -1,0 +1,596 @@
+//! The project verbs, as `docker compose` has them: `up`, `down`, `ps`, `ls`,
+//! `logs`, `exec`, `start`, `stop`, `restart`, `port`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hb_compose::Project;
+use hb_engine::{Engine, Event, LABEL_NUMBER, LABEL_SERVICE};
+use hb_plan::reconcile::Action;
+use hb_runtime::container::Container;
+use hb_runtime::cri::{parse_cri, LogLine};
+
+use crate::cli::{
+    DownArgs, ExecArgs, ListFormat, LogsArgs, ProjectArgs, PsArgs, ServicesArgs, UpArgs,
+};
+use crate::commands::print;
+use crate::context;
+use crate::project::note;
+
+fn load(args: &ProjectArgs) -> Result<Project> {
+    Ok(crate::project::load(args)?.project)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Progress lines on standard error, as `docker compose` prints them.
+fn progress(e: Event) {
+    match e {
+        Event::Pulling(image) => note(&format!(" ✔ pulling {image}")),
+        Event::Done(a, t) => {
+            let what = match &a {
+                Action::Create { .. } => "created and started",
+                Action::Recreate { .. } => "recreated and started",
+                Action::Start { .. } => "started",
+                Action::Keep { .. } => return note(&format!(" ✔ {:<24} running", a.container())),
+                Action::Remove { .. } => "removed",
+            };
+            note(&format!(" ✔ {:<24} {what} in {}", a.container(), ms(t)));
+        }
+        Event::Waiting { service, on } => note(&format!(" … {service:<24} waits for {on}")),
+        Event::Removed(c, t) => note(&format!(" ✔ {c:<24} removed in {}", ms(t))),
+        Event::Warning(w) => note(&format!("warning: {w}")),
+    }
+}
+
+pub fn up(pa: &ProjectArgs, a: &UpArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let mut scale = BTreeMap::new();
+    for s in &a.scale {
+        let (svc, n) = s
+            .split_once('=')
+            .and_then(|(s, n)| Some((s.to_string(), n.parse::<u32>().ok()?)))
+            .with_context(|| format!("--scale {s:?}: write it as SERVICE=N"))?;
+        scale.insert(svc, n);
+    }
+    let opts = hb_engine::UpOptions {
+        services: a.services.clone(),
+        no_deps: a.no_deps,
+        plan: hb_plan::reconcile::Options {
+            force_recreate: a.force_recreate,
+            no_recreate: a.no_recreate,
+            remove_orphans: a.remove_orphans,
+        },
+        scale,
+        auto_ports: a.auto_ports,
+        dry_run: a.dry_run,
+        wait: a.wait,
+    };
+    let engine = context::engine()?;
+    let started = Instant::now();
+    let report = engine.up(&project, &opts, &progress)?;
+    if a.dry_run {
+        print(&report.plan.to_text())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.plan.is_noop() {
+        note(&format!(
+            "nothing to do: {} is up to date ({})",
+            project.name.as_str(),
+            ms(started.elapsed())
+        ));
+    }
+    for (c, p) in &report.ports {
+        let scheme = if p.protocol == "tcp" { "http://" } else { "" };
+        note(&format!(
+            " ➜ {c}: {scheme}{}  ({}/{})",
+            p.host, p.target, p.protocol
+        ));
+    }
+    if a.detach || a.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    foreground(&engine, &project, a)
+}
+
+/// `up` in the foreground: every service's output until Ctrl-C (then a graceful
+/// stop; a second Ctrl-C kills) or, with `--abort-on-container-exit`, until a
+/// container exits.
+fn foreground(engine: &Engine, project: &Project, a: &UpArgs) -> Result<ExitCode> {
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    watch_interrupts(interrupts.clone());
+    note("attached; Ctrl-C stops the stack (twice: kills it)");
+    let name = project.name.as_str();
+    let mut tail = Tail::new(
+        !a.no_color && std::io::stdout().is_terminal(),
+        a.timestamps,
+        true,
+    );
+    let abort = a.abort_on_container_exit || a.exit_code_from.is_some();
+    let mut exit_code = 0;
+    loop {
+        let cs = engine.containers(name);
+        tail.poll(&cs, &engine.rt)?;
+        if interrupts.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        let exited: Vec<&(Container, BTreeMap<String, String>)> = cs
+            .iter()
+            .filter(|(c, _)| engine.rt.status(c).is_some_and(|s| s.state == "exited"))
+            .collect();
+        if let Some(from) = &a.exit_code_from {
+            if let Some((c, _)) = exited
+                .iter()
+                .find(|(_, l)| l.get(LABEL_SERVICE) == Some(from))
+            {
+                exit_code = engine.rt.status(c).and_then(|s| s.exit_code).unwrap_or(1);
+                break;
+            }
+        } else if abort && !exited.is_empty() {
+            break;
+        }
+        if !abort && !cs.is_empty() && cs.iter().all(|(c, _)| !engine.rt.running(c)) {
+            break; // everything has exited by itself
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    note(&format!("stopping {name}…"));
+    let kill = interrupts.clone();
+    stop_all(engine, project, &[], None, &move || {
+        kill.load(Ordering::SeqCst) > 1
+    })?;
+    Ok(ExitCode::from(exit_code.clamp(0, 255) as u8))
+}
+
+/// Counts Ctrl-Cs from a thread of its own.
+fn watch_interrupts(count: Arc<AtomicUsize>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    });
+}
+
+/// Stops the project's containers of `services` (all when empty), dependents first.
+fn stop_all(
+    engine: &Engine,
+    project: &Project,
+    services: &[String],
+    timeout: Option<u64>,
+    kill_now: &(dyn Fn() -> bool + Sync),
+) -> Result<()> {
+    let graph = hb_plan::Graph::new(project)?;
+    let cs = engine.containers(project.name.as_str());
+    for wave in graph.waves.iter().rev() {
+        std::thread::scope(|scope| -> Result<()> {
+            let mut handles = Vec::new();
+            for (c, l) in &cs {
+                let svc = l.get(LABEL_SERVICE).cloned().unwrap_or_default();
+                if !wave.contains(&svc)
+                    || !(services.is_empty() || services.contains(&svc))
+                    || !engine.rt.running(c)
+                {
+                    continue;
+                }
+                let s = &project.services[&svc];
+                handles.push(scope.spawn(move || {
+                    let (signal, mut grace) = hb_engine::service::stop_how(s, None);
+                    if let Some(t) = timeout {
+                        grace = Duration::from_secs(t);
+                    }
+                    if kill_now() {
+                        grace = Duration::ZERO;
+                    }
+                    let t = Instant::now();
+                    let r = engine.stop_container(c, &signal, grace);
+                    note(&format!(" ✔ {:<24} stopped in {}", c.id, ms(t.elapsed())));
+                    r
+                }));
+            }
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a stop thread panicked"))??;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+pub fn down(pa: &ProjectArgs, a: &DownArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let opts = hb_engine::DownOptions {
+        volumes: a.volumes,
+        remove_orphans: a.remove_orphans,
+        timeout: a.timeout.map(Duration::from_secs),
+    };
+    engine.down(&project, &opts, &progress)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ps(pa: &ProjectArgs, a: &PsArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let rows: Vec<hb_engine::ContainerInfo> = engine
+        .ps(project.name.as_str())
+        .into_iter()
+        .filter(|c| a.services.is_empty() || a.services.contains(&c.service))
+        .filter(|c| a.all || a.status.is_some() || c.state == "running" || c.state == "restarting")
+        .filter(|c| a.status.as_ref().is_none_or(|s| &c.state == s))
+        .collect();
+    if a.services_only {
+        let mut names: Vec<&str> = rows.iter().map(|r| r.service.as_str()).collect();
+        names.dedup();
+        print(&names.iter().map(|n| format!("{n}\n")).collect::<String>())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.quiet {
+        print(
+            &rows
+                .iter()
+                .map(|r| format!("{}\n", r.name))
+                .collect::<String>(),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = match a.format {
+        ListFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        ListFormat::Table => {
+            let ports = |r: &hb_engine::ContainerInfo| {
+                r.ports
+                    .iter()
+                    .map(|p| format!("{}->{}/{}", p.host, p.target, p.protocol))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let table: Vec<[String; 5]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.name.clone(),
+                        r.image.clone(),
+                        r.service.clone(),
+                        r.status.clone(),
+                        ports(r),
+                    ]
+                })
+                .collect();
+            render(&["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"], &table)
+        }
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An aligned table.
+fn render<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut w = head.map(str::len);
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<width$}   ", width = w[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn ls(format: ListFormat) -> Result<ExitCode> {
+    let engine = context::engine()?;
+    let rows: Vec<[String; 2]> = engine
+        .projects()
+        .into_iter()
+        .map(|(name, cs)| {
+            let running = cs.iter().filter(|c| engine.rt.running(c)).count();
+            let status = if running == cs.len() {
+                format!("running({running})")
+            } else {
+                format!("running({running}), exited({})", cs.len() - running)
+            };
+            [name, status]
+        })
+        .collect();
+    let text = match format {
+        ListFormat::Json => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|[n, s]| serde_json::json!({"name": n, "status": s}))
+                .collect();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        ListFormat::Table => render(&["NAME", "STATUS"], &rows),
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Follows several containers' logs by byte offset, printing whole lines with
+/// aligned `service-1 | ` prefixes.
+struct Tail {
+    color: bool,
+    timestamps: bool,
+    prefix: bool,
+    offsets: BTreeMap<String, u64>,
+    colors: BTreeMap<String, usize>,
+}
+
+const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+impl Tail {
+    fn new(color: bool, timestamps: bool, prefix: bool) -> Self {
+        Tail {
+            color,
+            timestamps,
+            prefix,
+            offsets: BTreeMap::new(),
+            colors: BTreeMap::new(),
+        }
+    }
+
+    fn label(l: &BTreeMap<String, String>, c: &Container) -> String {
+        match (l.get(LABEL_SERVICE), l.get(LABEL_NUMBER)) {
+            (Some(s), Some(n)) => format!("{s}-{n}"),
+            _ => c.id.clone(),
+        }
+    }
+
+    /// New complete lines of each container since the last poll, in time order.
+    fn poll(
+        &mut self,
+        cs: &[(Container, BTreeMap<String, String>)],
+        _rt: &hb_runtime::container::Runtime,
+    ) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut lines: Vec<(String, LogLine)> = Vec::new();
+        for (c, l) in cs {
+            let label = Self::label(l, c);
+            let off = self.offsets.entry(c.id.clone()).or_insert(0);
+            let Ok(mut f) = std::fs::File::open(c.dir.join("ctr.log")) else {
+                continue;
+            };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < *off {
+                *off = 0; // recreated
+            }
+            if len == *off {
+                continue;
+            }
+            f.seek(SeekFrom::Start(*off))?;
+            let mut buf = Vec::new();
+            f.take(len - *off).read_to_end(&mut buf)?;
+            let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            *off += complete as u64;
+            for line in String::from_utf8_lossy(&buf[..complete]).lines() {
+                if let Some(ll) = parse_cri(line) {
+                    lines.push((label.clone(), ll));
+                }
+            }
+        }
+        lines.sort_by(|a, b| a.1.time.cmp(&b.1.time));
+        self.print(&lines)
+    }
+
+    fn print(&mut self, lines: &[(String, LogLine)]) -> Result<()> {
+        let width = self
+            .colors
+            .keys()
+            .chain(lines.iter().map(|(l, _)| l))
+            .map(|l| l.len())
+            .max()
+            .unwrap_or(0);
+        let mut out = std::io::stdout().lock();
+        for (label, l) in lines {
+            let n = self.colors.len();
+            let color = *self.colors.entry(label.clone()).or_insert(n % COLORS.len());
+            if self.prefix {
+                if self.color {
+                    write!(out, "\x1b[{}m{label:<width$} |\x1b[0m ", COLORS[color])?;
+                } else {
+                    write!(out, "{label:<width$} | ")?;
+                }
+            }
+            if self.timestamps {
+                write!(out, "{} ", l.time)?;
+            }
+            write!(out, "{}{}", l.text, if l.full { "\n" } else { "" })?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+pub fn logs(pa: &ProjectArgs, a: &LogsArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let since = a
+        .since
+        .as_deref()
+        .map(crate::commands::container::since_cutoff)
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(crate::commands::container::since_cutoff)
+        .transpose()?;
+    let cs: Vec<_> = engine
+        .containers(project.name.as_str())
+        .into_iter()
+        .filter(|(_, l)| {
+            a.services.is_empty() || l.get(LABEL_SERVICE).is_some_and(|s| a.services.contains(s))
+        })
+        .collect();
+    let mut tail = Tail::new(
+        !a.no_color && std::io::stdout().is_terminal(),
+        a.timestamps,
+        !a.no_log_prefix,
+    );
+    let mut lines = Vec::new();
+    for (c, l) in &cs {
+        let all = engine.rt.logs(c)?;
+        let from = all.len().saturating_sub(a.tail);
+        let label = Tail::label(l, c);
+        lines.extend(
+            all[from..]
+                .iter()
+                .filter(|x| since.as_ref().is_none_or(|s| &x.time >= s))
+                .filter(|x| until.as_ref().is_none_or(|u| &x.time < u))
+                .map(|x| (label.clone(), x.clone())),
+        );
+        let size = std::fs::metadata(c.dir.join("ctr.log"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        tail.offsets.insert(c.id.clone(), size);
+    }
+    lines.sort_by(|x, y| x.1.time.cmp(&y.1.time));
+    tail.print(&lines)?;
+    if a.follow {
+        let interrupts = Arc::new(AtomicUsize::new(0));
+        watch_interrupts(interrupts.clone());
+        while interrupts.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+            let cs: Vec<_> = engine
+                .containers(project.name.as_str())
+                .into_iter()
+                .filter(|(_, l)| {
+                    a.services.is_empty()
+                        || l.get(LABEL_SERVICE).is_some_and(|s| a.services.contains(s))
+                })
+                .collect();
+            tail.poll(&cs, &engine.rt)?;
+            if cs.iter().all(|(c, _)| !engine.rt.running(c)) {
+                break;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `index`th container of a service.
+fn container_of(
+    engine: &Engine,
+    project: &Project,
+    service: &str,
+    index: u32,
+) -> Result<Container> {
+    if !project.services.contains_key(service) {
+        bail!(
+            "no service {service} in project {}; `hb config --services` lists them",
+            project.name.as_str()
+        );
+    }
+    engine
+        .containers(project.name.as_str())
+        .into_iter()
+        .find(|(_, l)| {
+            l.get(LABEL_SERVICE).is_some_and(|s| s == service)
+                && l.get(LABEL_NUMBER).is_some_and(|n| n == &index.to_string())
+        })
+        .map(|(c, _)| c)
+        .with_context(|| {
+            format!("service {service} has no container {index}; is the project up (`hb ps -a`)?")
+        })
+}
+
+pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let c = container_of(&engine, &project, &a.service, a.index)?;
+    let env: Vec<(String, Option<String>)> = a
+        .env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (kv.clone(), std::env::var(kv).ok()),
+        })
+        .collect();
+    let (code, out, err) = engine.rt.exec(
+        &c,
+        &a.command,
+        &env,
+        a.user.as_deref(),
+        a.workdir.as_deref(),
+    )?;
+    std::io::stdout().write_all(&out)?;
+    std::io::stderr().write_all(&err)?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+pub fn start(pa: &ProjectArgs, a: &ServicesArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let graph = hb_plan::Graph::new(&project)?;
+    let cs = engine.containers(project.name.as_str());
+    for wave in &graph.waves {
+        for (c, l) in &cs {
+            let svc = l.get(LABEL_SERVICE).cloned().unwrap_or_default();
+            if wave.contains(&svc)
+                && (a.services.is_empty() || a.services.contains(&svc))
+                && !engine.rt.running(c)
+            {
+                let t = Instant::now();
+                engine.start_container(&project, c)?;
+                note(&format!(" ✔ {:<24} started in {}", c.id, ms(t.elapsed())));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn stop(pa: &ProjectArgs, a: &ServicesArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    stop_all(&engine, &project, &a.services, a.timeout, &|| false)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restart(pa: &ProjectArgs, a: &ServicesArgs) -> Result<ExitCode> {
+    stop(pa, a)?;
+    start(pa, a)
+}
+
+pub fn port(
+    pa: &ProjectArgs,
+    service: &str,
+    port: u16,
+    protocol: &str,
+    index: u32,
+) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let c = container_of(&engine, &project, service, index)?;
+    let found = hb_engine::read_ports(&c.dir)
+        .into_iter()
+        .find(|p| p.target == port && p.protocol == protocol)
+        .with_context(|| format!("{service}: port {port}/{protocol} is not published"))?;
+    print(&format!("{}\n", found.host))?;
+    Ok(ExitCode::SUCCESS)
+}
