@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_rust
-apt_install busybox-static crun
+apt_install busybox-static crun tini iproute2 curl
 cgroup_fixup
 echo "==> building hb"
 cargo build --release --locked --quiet -p hb-cli -p hb-runtime

@@ -946,8 +946,8 @@ impl Ctx<'_> {
             })?;
         }
         let ports = self.ports_for(svc, s, address).map_err(undo)?;
-        e.rt.start(&c, &service::supervision(svc, s, image)?)
-            .map_err(|err| undo(rt_err(container)(err)))?;
+        // Recorded before the start, so an `up` killed right after still
+        // publishes them next time (`republish`).
         if !ports.is_empty() {
             let info: Vec<PortInfo> = ports
                 .iter()
@@ -964,6 +964,10 @@ impl Ctx<'_> {
                     source: err,
                 })
             })?;
+        }
+        e.rt.start(&c, &service::supervision(svc, s, image)?)
+            .map_err(|err| undo(rt_err(container)(err)))?;
+        if !ports.is_empty() {
             let ns = hb_net::Net::ns_path(&net.project_ns(project));
             hb_net::ports::start_proxy(&e.proxy, &ns, container, &c.dir, &ports)
                 .map_err(|err| undo(err.into()))?;

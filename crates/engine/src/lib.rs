@@ -142,7 +142,7 @@ pub struct ProjectLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
 
 impl Engine {
     fn net(&self) -> hb_net::Net<'_> {
-        hb_net::Net::new(&self.rt.run, self.ip.as_ref())
+        hb_net::Net::new(&self.rt.tag(), self.ip.as_ref())
     }
 
     fn state(&self) -> Result<state::State> {

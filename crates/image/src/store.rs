@@ -90,6 +90,32 @@ fn hex_of(d: &Digest) -> &str {
     d.digest()
 }
 
+/// Opens `$HB_ROOT/state.db` (shared by the image store and the engine) in WAL
+/// mode and creates `schema`'s tables. Two hb processes opening a new database
+/// at once race to switch it to WAL, and SQLite answers the loser "database is
+/// locked" at once, without its busy handler: that is retried here.
+pub fn open_db(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let attempt = (|| {
+            let db = Connection::open(path)?;
+            db.busy_timeout(std::time::Duration::from_secs(30))?;
+            db.pragma_update(None, "journal_mode", "WAL")?;
+            db.execute_batch(schema)?;
+            Ok(db)
+        })();
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating) the store at `root`.
     pub fn open(root: &Path) -> Result<Self> {
@@ -102,12 +128,8 @@ impl Store {
             path: db_path.clone(),
             source,
         };
-        let db = Connection::open(&db_path).map_err(db_err)?;
-        db.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(db_err)?;
-        db.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        db.execute_batch(
+        let db = open_db(
+            &db_path,
             "CREATE TABLE IF NOT EXISTS images (
                 name TEXT PRIMARY KEY,
                 manifest TEXT NOT NULL,

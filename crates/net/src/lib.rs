@@ -16,8 +16,8 @@
 //! ```
 //!
 //! Namespaces are bind-mounted under `/run/netns` (as podman's are), so `ip -n`
-//! and `ip netns list` show them; their names carry a tag of `$HB_RUN`, so two
-//! hb roots (the tests make many) never meet.
+//! and `ip netns list` show them; their names carry the runtime's tag of
+//! `$HB_RUN`, so two hb roots (the tests make many) never meet.
 //!
 //! Non-goals: deciding which containers exist or which addresses they get (the
 //! engine does, and remembers them).
@@ -124,9 +124,13 @@ pub struct Net<'a> {
 }
 
 impl<'a> Net<'a> {
-    /// The networks of the hb whose runtime directory is `run`.
-    pub fn new(run: &Path, ip: &'a dyn Ip) -> Self {
-        Net { tag: tag(run), ip }
+    /// The networks of the hb whose runtime directory has `tag`
+    /// (`hb_runtime::container::Runtime::tag`).
+    pub fn new(tag: &str, ip: &'a dyn Ip) -> Self {
+        Net {
+            tag: tag.to_string(),
+            ip,
+        }
     }
 
     /// The project's namespace name.
@@ -322,11 +326,6 @@ fn veth_name(container: &str, k: usize) -> String {
     format!("vh{:08x}{k}", fnv(container) as u32)
 }
 
-/// Six hex digits naming an hb runtime directory.
-fn tag(run: &Path) -> String {
-    format!("{:06x}", fnv(&run.display().to_string()) & 0xff_ffff)
-}
-
 /// FNV-1a: a stable, dependency-free hash for short names.
 fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -364,7 +363,7 @@ mod tests {
     #[test]
     fn attach_puts_each_end_in_its_namespace() {
         let rec = Recorder::default();
-        let net = Net::new(Path::new("/run/hb"), &rec);
+        let net = Net::new("1a2b3c", &rec);
         net.ensure_project("shop", &[0, 1]).expect("ensure");
         let calls = rec.0.borrow().clone();
         let bridges = &calls.last().expect("a call").1;
@@ -398,8 +397,8 @@ mod tests {
     #[test]
     fn roots_get_distinct_names() {
         let rec = Recorder::default();
-        let a = Net::new(Path::new("/run/hb"), &rec);
-        let b = Net::new(Path::new("/tmp/test/run"), &rec);
+        let a = Net::new("1a2b3c", &rec);
+        let b = Net::new("4d5e6f", &rec);
         assert_ne!(a.project_ns("p"), b.project_ns("p"));
         assert!(a.container_ns("p-web-1").starts_with("hbc"));
     }

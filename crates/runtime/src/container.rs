@@ -151,7 +151,7 @@ pub struct Health {
 /// What the shim records.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Status {
-    /// `running`, `restarting`, `exited` or `failed`.
+    /// `starting` (until the shim runs), `running`, `restarting`, `exited` or `failed`.
     pub state: String,
     /// How many times the restart policy has restarted it.
     #[serde(default)]
@@ -229,8 +229,17 @@ impl Runtime {
             return Err(Error::Name { id: id.to_string() });
         }
         let dir = self.dir(id);
-        if dir.exists() {
+        if dir.join("config.json").exists() {
             return Err(Error::Exists { id: id.to_string() });
+        }
+        if dir.exists() {
+            // A create that was interrupted (hb killed) before it wrote the
+            // bundle: finish undoing it.
+            self.remove(&Container {
+                id: id.to_string(),
+                dir: dir.clone(),
+                warnings: Vec::new(),
+            })?;
         }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let mut c = Container {
@@ -303,7 +312,7 @@ impl Runtime {
         let json = serde_json::to_string(&labels).map_err(|e| Error::Spec(e.to_string()))?;
         write(&c.dir.join("labels.json"), &json)?;
         write(&c.dir.join("image"), &image.record.name)?;
-        let cgroups_path = format!("/hb/{}", c.id);
+        let cgroups_path = format!("/hb/{}", self.cgroup_name(&c.id));
         let init = if overrides.init {
             spec::find_init()
         } else {
@@ -330,6 +339,10 @@ impl Runtime {
         let crun_root = self.run.join("crun");
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
         let _ = fs::remove_file(c.dir.join("stop-requested"));
+        let status = c.dir.join("status");
+        let starting = c.dir.join("status.starting");
+        fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
+        fs::rename(&starting, &status).map_err(io_err(&status))?;
         let mut cmd = Command::new(&self.shim);
         if let Some(r) = &supervision.restart {
             cmd.args(["--restart", r]);
@@ -359,6 +372,19 @@ impl Runtime {
                 path: self.shim.clone(),
                 source: e,
             })?;
+        // Return once the shim has recorded the container as running (a few
+        // milliseconds), so that whoever looks next — another `hb up` — sees a
+        // supervised container and never starts a second shim for it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status(c).is_some_and(|s| s.state == "starting") {
+            if Instant::now() > deadline {
+                return Err(Error::Shim {
+                    id: c.id.clone(),
+                    message: format!("{} did not start in 10 s", self.shim.display()),
+                });
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
         Ok(())
     }
 
@@ -568,22 +594,41 @@ impl Runtime {
             })?;
         }
         fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))?;
-        remove_cgroups(&c.id)
+        remove_cgroups(&self.cgroup_name(&c.id))
+    }
+
+    /// Six hex digits naming this runtime directory, so that two hb roots (the
+    /// tests make many) never share a cgroup or a network namespace name.
+    pub fn tag(&self) -> String {
+        let h = self
+            .run
+            .display()
+            .to_string()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("{:06x}", h & 0xff_ffff)
+    }
+
+    /// The container's cgroup under `hb/` in each hierarchy: `<id>.<tag>`.
+    pub fn cgroup_name(&self, id: &str) -> String {
+        format!("{id}.{}", self.tag())
     }
 }
 
-/// Removes what crun left of the container's cgroups (`/hb/<id>` in each
+/// Removes what crun left of the container's cgroups (`/hb/<name>` in each
 /// hierarchy): when its processes are still exiting as `crun delete --force`
 /// runs — a container whose shim was killed — the kernel refuses the rmdir
 /// (EBUSY) and crun goes on. A cgroup goes with rmdir, never a recursive delete.
-fn remove_cgroups(id: &str) -> Result<()> {
+fn remove_cgroups(name: &str) -> Result<()> {
     let base = Path::new("/sys/fs/cgroup");
     let mut left: Vec<PathBuf> = fs::read_dir(base)
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.path().join("hb").join(id))
-        .chain([base.join("hb").join(id)])
+        .map(|e| e.path().join("hb").join(name))
+        .chain([base.join("hb").join(name)])
         .filter(|d| d.is_dir())
         .collect();
     let deadline = Instant::now() + Duration::from_secs(2);

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,19 +97,8 @@ impl Env {
     /// Removes the container and checks nothing is left behind.
     fn remove_clean(&self, c: &Container) {
         self.runtime.remove(c).expect("remove");
-        assert!(!c.dir.exists(), "the container directory is gone");
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        assert!(
-            !mounts.contains(&c.dir.display().to_string()),
-            "no mount left under {}",
-            c.dir.display()
-        );
-        let state = self.runtime.run.join("crun").join(&c.id);
-        assert!(!state.exists(), "no crun state left");
-        for ctl in ["memory", "pids", "cpu"] {
-            let cg = Path::new("/sys/fs/cgroup").join(ctl).join("hb").join(&c.id);
-            assert!(!cg.exists(), "no cgroup left at {}", cg.display());
-        }
+        let left = hb_test_support::leaks::leaks(&self.runtime.root, &self.runtime.run, &[&c.id]);
+        assert!(left.is_empty(), "left behind: {left:#?}");
     }
 }
 

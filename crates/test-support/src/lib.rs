@@ -8,10 +8,12 @@
 //! - [`Registries`]: the registries `tests/fixtures/registry.sh` started.
 //! - [`tree`]: snapshots of directory trees, to compare unpacked images.
 //! - [`fake_registry`]: a registry on 127.0.0.1 that misbehaves on purpose.
+//! - [`leaks::leaks`]: what a removed container or project left behind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 pub mod fake_registry;
+pub mod leaks;
 pub mod tree;
 
 /// True when a privileged test may run. Without its prerequisites it panics

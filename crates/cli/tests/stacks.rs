@@ -1,0 +1,340 @@
+//! `hb up|down|ps|exec|logs` on a whole stack, end to end under the real crun,
+//! kernel networking and the fixture registry (#5). The project is
+//! examples/webapp: web → api → db, a one-shot migration, a named volume, a
+//! healthcheck and a published port.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use hb_test_support::leaks::leaks;
+use hb_test_support::{privileged, Registries};
+
+const CONTAINERS: [&str; 4] = [
+    "webapp-db-1",
+    "webapp-migrate-1",
+    "webapp-api-1",
+    "webapp-web-1",
+];
+
+struct Stack {
+    root: tempfile::TempDir,
+    dir: PathBuf,
+    registry: String,
+}
+
+impl Stack {
+    fn new(reg: &Registries) -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("webapp");
+        std::fs::create_dir(&dir).expect("project dir");
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/webapp/compose.yaml");
+        std::fs::copy(example, dir.join("compose.yaml")).expect("copy the example");
+        Stack {
+            root,
+            dir,
+            registry: reg.anon.clone(),
+        }
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.root.path().join("run")
+    }
+
+    fn cmd(&self, port: u16, args: &[&str]) -> Command {
+        let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
+        let mut c = Command::new(bin);
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("HB_ROOT", self.root.path())
+            .env("HB_RUN", self.run_dir())
+            .env("HB_SHIM", bin.with_file_name("hb-shim"))
+            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .env("HB_REGISTRY", &self.registry)
+            .env("WEBAPP_PORT", port.to_string());
+        c
+    }
+
+    fn hb(&self, port: u16, args: &[&str]) -> Output {
+        self.cmd(port, args).output().expect("hb runs")
+    }
+
+    fn ok(&self, port: u16, args: &[&str]) -> String {
+        let o = self.hb(port, args);
+        if !o.status.success() {
+            let ps = self.hb(port, &["ps", "-a"]);
+            let web = self.root.path().join("containers/webapp-web-1");
+            panic!(
+                "hb {args:?} failed: {}\n{}\nweb status: {}\nweb log: {}",
+                String::from_utf8_lossy(&o.stderr),
+                String::from_utf8_lossy(&ps.stdout),
+                std::fs::read_to_string(web.join("status")).unwrap_or_default(),
+                std::fs::read_to_string(web.join("ctr.log")).unwrap_or_default()
+            );
+        }
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    }
+
+    fn assert_clean(&self) {
+        let left = leaks(self.root.path(), &self.run_dir(), &CONTAINERS);
+        assert!(left.is_empty(), "left behind: {left:#?}");
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the stack running.
+        let _ = self.hb(0, &["down", "-v", "-t", "0"]);
+    }
+}
+
+/// The body of `GET /` on 127.0.0.1:port, once it answers with `want` (within 15 s).
+fn serves(st: &Stack, port: u16, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains(want) {
+                return body;
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ps = st.hb(port, &["ps", "-a"]);
+    let web = st.root.path().join("containers/webapp-web-1");
+    panic!(
+        "127.0.0.1:{port} never answered with {want:?}; last answer: {last:?}\n{}\nweb log: {}",
+        String::from_utf8_lossy(&ps.stdout),
+        std::fs::read_to_string(web.join("ctr.log")).unwrap_or_default()
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Where each line mentioning `container` and `what` is in `text`.
+fn line_of(text: &str, container: &str, what: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(container) && l.contains(what))
+        .unwrap_or_else(|| panic!("no line with {container} {what} in:\n{text}"))
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn webapp_comes_up_in_order_answers_and_goes_down_clean() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    let port = free_port();
+
+    // Two `up`s at once in one project: the lock serialises them, nothing starts twice.
+    let a = st
+        .cmd(port, &["up", "-d"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("first up");
+    let b = st.cmd(port, &["up", "-d"]).output().expect("second up");
+    let a = a.wait_with_output().expect("first up ends");
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let log = String::from_utf8_lossy(&a.stderr).into_owned() + &String::from_utf8_lossy(&b.stderr);
+    for c in CONTAINERS {
+        assert_eq!(
+            log.matches(&format!("{c:<24} created")).count(),
+            1,
+            "{c} created once:\n{log}"
+        );
+    }
+    // Dependency order: api only after migrate completed and db is healthy, web after api.
+    let created = |c| line_of(&log, c, "created");
+    assert!(created("webapp-api-1") > created("webapp-db-1"));
+    assert!(created("webapp-api-1") > created("webapp-migrate-1"));
+    assert!(created("webapp-web-1") > created("webapp-api-1"));
+
+    // The published port answers from the host, with what web fetched from api
+    // by name, which api fetched from db by name.
+    let body = serves(&st, port, "seeded-");
+    assert!(body.contains("200 OK"), "{body}");
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(port, &["ps", "-a", "--format", "json"])).expect("ps json");
+    let rows = ps.as_array().expect("rows");
+    assert_eq!(rows.len(), 4, "{ps:#}");
+    let row = |svc: &str| {
+        rows.iter()
+            .find(|r| r["service"] == svc)
+            .expect("row")
+            .clone()
+    };
+    assert_eq!(row("migrate")["status"], "exited (0)");
+    assert_eq!(row("db")["status"], "running (healthy)");
+    assert_eq!(
+        row("web")["ports"][0]["host"],
+        format!("127.0.0.1:{port}"),
+        "published on loopback by default"
+    );
+    assert_eq!(
+        st.ok(port, &["port", "web", "80"]).trim(),
+        format!("127.0.0.1:{port}")
+    );
+
+    // Names resolve inside the project, and nothing leaves it.
+    let hosts = st.ok(port, &["exec", "web", "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.split_whitespace().skip(1).any(|n| n == "db")),
+        "{hosts}"
+    );
+    let o = st.hb(port, &["exec", "web", "ping", "-c1", "-W1", "192.0.2.1"]);
+    assert!(!o.status.success(), "no route out of the project");
+
+    // A second `up` with nothing changed recreates nothing.
+    let again = st.ok(port, &["up", "-d"]);
+    assert!(
+        !again.contains("created") && !again.contains("recreated"),
+        "{again}"
+    );
+
+    // A changed service is recreated, and only it.
+    let file = st.dir.join("compose.yaml");
+    let yaml = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(
+        &file,
+        yaml.replace(
+            "DB_PORT: \"6379\"",
+            "DB_PORT: \"6379\"\n      CHANGED: \"yes\"",
+        ),
+    )
+    .expect("write");
+    let changed = st.ok(port, &["up", "-d"]);
+    assert!(
+        changed.contains("webapp-api-1             recreated"),
+        "{changed}"
+    );
+    for c in ["webapp-db-1", "webapp-web-1"] {
+        assert!(
+            !changed.contains(&format!("{c:<24} recreated")),
+            "{c} kept:\n{changed}"
+        );
+    }
+    assert_eq!(
+        st.ok(port, &["exec", "api", "sh", "-c", "echo $CHANGED"])
+            .trim(),
+        "yes"
+    );
+    serves(&st, port, "seeded-");
+
+    // The named volume outlives `down` and goes with `down -v`.
+    st.ok(
+        port,
+        &["exec", "db", "sh", "-c", "echo kept > /data/marker"],
+    );
+    st.ok(port, &["down"]);
+    st.assert_clean();
+    let volume = st.root.path().join("volumes/webapp_db-data");
+    assert!(volume.join("marker").is_file());
+    st.ok(port, &["up", "-d"]);
+    assert_eq!(
+        st.ok(port, &["exec", "db", "cat", "/data/marker"]).trim(),
+        "kept"
+    );
+    st.ok(port, &["down", "-v"]);
+    assert!(!volume.exists(), "down -v removes the named volume");
+    st.assert_clean();
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn a_taken_port_names_its_holder_and_auto_ports_maps_around_it() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+
+    let o = st.hb(port, &["up", "-d"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "127.0.0.1:{port}/tcp is already in use by pid {}",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--auto-ports"), "{err}");
+
+    let out = st.ok(port, &["up", "-d", "--auto-ports"]);
+    assert!(
+        out.contains("--auto-ports published it on 127.0.0.1:"),
+        "{out}"
+    );
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(port, &["ps", "--format", "json"])).expect("ps json");
+    let web = ps
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["service"] == "web")
+        .expect("web")
+        .clone();
+    let mapped: std::net::SocketAddr = web["ports"][0]["host"]
+        .as_str()
+        .expect("host")
+        .parse()
+        .expect("addr");
+    assert_ne!(mapped.port(), port);
+    serves(&st, mapped.port(), "seeded-");
+    st.ok(port, &["down", "-v"]);
+    st.assert_clean();
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn an_up_killed_half_way_converges_on_the_next() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    let port = free_port();
+    // Killed while api waits for db to become healthy.
+    let mut first = st.cmd(port, &["up", "-d"]).spawn().expect("up");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !st
+        .root
+        .path()
+        .join("containers/webapp-db-1/status")
+        .exists()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+    let out = st.ok(port, &["up", "-d"]);
+    assert!(out.contains("webapp-web-1"), "{out}");
+    serves(&st, port, "seeded-");
+    st.ok(port, &["down"]);
+    st.assert_clean();
+}

@@ -1,0 +1,72 @@
+//! The leak check every privileged test ends with: after a container or a
+//! project is removed, nothing of it may be left on the machine.
+
+use std::path::Path;
+
+/// What is left of `containers` of hb root `root` (runtime dir `run`): their
+/// mounts, live `hb-shim`s, crun state, directories and cgroups (in every
+/// hierarchy), and any network namespace or `hb-proxy` of the root. Empty when
+/// nothing is.
+pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
+    let rt = hb_runtime::container::Runtime {
+        root: root.to_path_buf(),
+        run: run.to_path_buf(),
+        crun: "crun".into(),
+        shim: "hb-shim".into(),
+    };
+    let tag = rt.tag();
+    let mut out = Vec::new();
+    let dirs: Vec<String> = containers
+        .iter()
+        .map(|c| root.join("containers").join(c).display().to_string())
+        .collect();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    out.extend(
+        mounts
+            .lines()
+            .filter(|l| dirs.iter().any(|d| l.contains(&format!("{d}/"))))
+            .map(|l| format!("mount: {l}")),
+    );
+    let ns = hb_net::Net::new(&tag, &hb_net::RealIp).namespaces();
+    out.extend(ns.iter().map(|n| format!("network namespace: {n}")));
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = p.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+        if zombie || !matches!(comm.trim(), "hb-shim" | "hb-proxy") {
+            continue;
+        }
+        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let netns = hb_net::Net::new(&tag, &hb_net::RealIp).project_ns("");
+        let serves = dirs.iter().any(|d| cmd.contains(&format!("{d} ")));
+        if serves || cmd.contains(netns.trim_end_matches('-')) {
+            out.push(format!("process {pid}: {cmd}"));
+        }
+    }
+    for c in containers {
+        if run.join("crun").join(c).exists() {
+            out.push(format!("crun state: {c}"));
+        }
+        if root.join("containers").join(c).exists() {
+            out.push(format!("container directory: {c}"));
+        }
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let cg = h.path().join("hb").join(rt.cgroup_name(c));
+            if cg.is_dir() {
+                out.push(format!("cgroup: {}", cg.display()));
+            }
+        }
+    }
+    out
+}
