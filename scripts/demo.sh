@@ -3,10 +3,12 @@
 # Installs what it needs first; safe to run again.
 # Usage: scripts/demo.sh            (as root on Debian 12)
 #
-# `hb up` is still being built; until it lands the demo shows the loader and
-# planner on examples/webapp (the normalized project, its start order, what hb
-# detects in a project without a compose file), then makes an image offline from
-# Debian's busybox-static and runs it as a container under crun.
+# It makes a busybox image offline from Debian's busybox-static, then brings up
+# examples/webapp (web -> api -> db, a one-shot migration, a healthcheck, a
+# named volume, a published port) with `hb up`, shows it answering on
+# 127.0.0.1:8080 (WEBAPP_PORT to change it), and takes it down. On the way it
+# shows the loader and planner: the canonical project, the start order, what hb
+# detects in a project without a compose file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -15,13 +17,14 @@ ensure_rust
 apt_install busybox-static crun tini iproute2 curl
 cgroup_fixup
 echo "==> building hb"
-cargo build --release --locked --quiet -p hb-cli -p hb-runtime
+cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
 hb="${CARGO_TARGET_DIR:-$PWD/target}/release/hb"
 export HB_ROOT=${HB_ROOT:-/var/lib/hb-demo}
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 cd examples/webapp
+OLDPWD_WEBAPP=$PWD
 step "hb config --services"
 "$hb" config --services
 step "hb graph"
@@ -41,17 +44,34 @@ step "hb init --dry-run   (in a Flask project with no compose file)"
 step "hb graph   (on the detected project)"
 "$hb" graph
 
-# An image made offline from a root filesystem directory, run under crun.
+# An image made offline from a root filesystem directory: busybox with every applet.
 rootfs="$tmp/rootfs"
 mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
 cp /bin/busybox "$rootfs/bin/busybox"
-for applet in sh echo cat uname id hostname ip; do ln -sf busybox "$rootfs/bin/$applet"; done
+for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-step "hb image import --from-dir ROOTFS localhost/demo-busybox:1"
-"$hb" image import --from-dir "$rootfs" localhost/demo-busybox:1
-step "hb container run --rm localhost/demo-busybox:1 sh -c '...'"
-"$hb" container run --rm --hostname demo localhost/demo-busybox:1 \
-  sh -c 'echo "hello from a container: $(hostname), uid $(id -u), kernel $(uname -r)"; echo "its network: $(ip -o link | cut -d: -f2 | tr -d " \n")"'
+step "hb image import --from-dir ROOTFS localhost/busybox:latest"
+"$hb" image import --from-dir "$rootfs" localhost/busybox:latest
+step "hb container run --rm localhost/busybox:latest sh -c '...'"
+"$hb" container run --rm --hostname demo localhost/busybox:latest \
+  sh -c 'echo "hello from a container: $(hostname), uid $(id -u), kernel $(uname -r)"'
+
+# The stack, from the image just made (HB_REGISTRY names where the example's image lives).
+export HB_REGISTRY=localhost WEBAPP_PORT=${WEBAPP_PORT:-8080}
+cd "$OLDPWD_WEBAPP"
+"$hb" down -v >/dev/null 2>&1 || true
+step "hb up -d   (in examples/webapp)"
+time "$hb" up -d
+step "curl http://127.0.0.1:$WEBAPP_PORT/   (web fetches from api by name, api from db)"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$WEBAPP_PORT/" && break; sleep 0.1; done
+step "hb ps"
+"$hb" ps -a
+step "hb exec web cat /etc/hosts"
+"$hb" exec web cat /etc/hosts
+step "hb up -d   (again: nothing changed, nothing to do)"
+time "$hb" up -d
+step "hb down -v"
+time "$hb" down -v
 step "hb doctor"
 "$hb" doctor

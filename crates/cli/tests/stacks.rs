@@ -338,3 +338,117 @@ fn an_up_killed_half_way_converges_on_the_next() {
     st.ok(port, &["down"]);
     st.assert_clean();
 }
+
+/// A project of `services` busybox web servers (one scaled to `replicas`), each
+/// answering with its own name; the first also checks every other by name.
+fn generated(dir: &Path, registry: &str, services: usize) {
+    let mut y = String::from("name: load\nx-web: &web\n");
+    y.push_str(&format!(
+        "  image: {registry}/busybox:latest\n  init: true\n"
+    ));
+    y.push_str("  command: [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www\"]\nservices:\n");
+    for i in 0..services {
+        y.push_str(&format!("  s{i}:\n    <<: *web\n"));
+    }
+    std::fs::write(dir.join("compose.yaml"), y).expect("write the project");
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn fifty_services_then_two_hundred_replicas_come_up_reachable_and_go_down_clean() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    generated(&st.dir, &reg.anon, 50);
+    st.ok(0, &["-p", "load", "up", "-d"]);
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(0, &["ps", "--format", "json"])).expect("ps json");
+    assert_eq!(ps.as_array().expect("rows").len(), 50, "{ps:#}");
+    // Every service answers s0 by name. (No `wget -T`: Debian's static busybox
+    // wget crashes with it.)
+    let names: Vec<String> = (0..50).map(|i| format!("s{i}")).collect();
+    let check = format!(
+        "for h in {}; do wget -q -O- http://$h/ || echo \"$h unreachable\"; done",
+        names.join(" ")
+    );
+    let out = st.ok(0, &["exec", "s0", "sh", "-c", &check]);
+    for i in 0..50 {
+        assert!(
+            out.contains(&format!("load-s{i}-1")),
+            "s{i} answers by name:\n{out}"
+        );
+    }
+    assert!(!out.contains("unreachable"), "{out}");
+    st.ok(0, &["down"]);
+    let all: Vec<String> = (0..50).map(|i| format!("load-s{i}-1")).collect();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let left = leaks(st.root.path(), &st.run_dir(), &refs);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+
+    // One service, 200 containers.
+    generated(&st.dir, &reg.anon, 2);
+    st.ok(0, &["up", "-d", "--scale", "s1=200"]);
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(0, &["ps", "--format", "json"])).expect("ps json");
+    assert_eq!(ps.as_array().expect("rows").len(), 201, "{ps:#}");
+    let check = "n=0; for i in $(seq 1 200); do wget -q -O- http://load-s1-$i/ >/dev/null && n=$((n+1)); done; echo $n";
+    assert_eq!(st.ok(0, &["exec", "s0", "sh", "-c", check]).trim(), "200");
+    st.ok(0, &["down"]);
+    let all: Vec<String> = (1..=200)
+        .map(|i| format!("load-s1-{i}"))
+        .chain(["load-s0-1".to_string()])
+        .collect();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let left = leaks(st.root.path(), &st.run_dir(), &refs);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn up_in_the_foreground_streams_logs_and_ctrl_c_stops_the_stack() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    use std::io::BufRead;
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    std::fs::write(
+        st.dir.join("compose.yaml"),
+        format!(
+            "name: fg\nservices:\n  talker:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from talker; exec sleep 1000\"]\n",
+            reg.anon
+        ),
+    )
+    .expect("write the project");
+    let mut up = st
+        .cmd(0, &["up", "--no-color"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hb up");
+    let stdout = up.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    assert_eq!(first, "talker-1 | hello from talker");
+    // Ctrl-C: a graceful stop, and hb up returns.
+    let pid = up.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let out = up.wait_with_output().expect("hb up ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(0, &["ps", "-a", "--format", "json"])).expect("ps json");
+    assert_eq!(ps[0]["state"], "exited", "{ps:#}");
+    st.ok(0, &["down"]);
+    let left = leaks(st.root.path(), &st.run_dir(), &["fg-talker-1"]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

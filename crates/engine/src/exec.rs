@@ -248,30 +248,14 @@ impl Engine {
             on(Event::Done(a.clone(), t.elapsed()));
         }
         for wave in &graph.waves {
-            let errors: Vec<Error> = std::thread::scope(|scope| {
-                let handles: Vec<_> = wave
+            let services: Vec<&String> = wave.iter().filter(|s| selected.contains(*s)).collect();
+            let errors = parallel(&services, |svc| {
+                let steps: Vec<&Action> = plan
+                    .steps
                     .iter()
-                    .filter(|s| selected.contains(*s))
-                    .map(|svc| {
-                        let steps: Vec<&Action> = plan
-                            .steps
-                            .iter()
-                            .filter(|a| a.service() == svc && !matches!(a, Action::Remove { .. }))
-                            .collect();
-                        let cx = &cx;
-                        scope.spawn(move || cx.service(svc, &steps))
-                    })
+                    .filter(|a| a.service() == *svc && !matches!(a, Action::Remove { .. }))
                     .collect();
-                handles
-                    .into_iter()
-                    .filter_map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| {
-                                Err(Error::State("a worker thread panicked".into()))
-                            })
-                            .err()
-                    })
-                    .collect()
+                cx.service(svc, &steps)
             });
             match errors.len() {
                 0 => {}
@@ -437,48 +421,40 @@ impl Engine {
         }
         let state = std::sync::Mutex::new(self.state()?);
         let removed = std::sync::Mutex::new(Vec::new());
-        for group in groups {
-            let errors: Vec<Error> = std::thread::scope(|scope| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .map(|(c, svc)| {
-                        let (state, removed) = (&state, &removed);
-                        scope.spawn(move || -> Result<()> {
-                            let t = Instant::now();
-                            let s = project.services.get(svc);
-                            let (signal, mut grace) = s
-                                .map_or(("TERM".into(), Duration::from_secs(10)), |s| {
-                                    service::stop_how(s, None)
-                                });
-                            if let Some(t) = opts.timeout {
-                                grace = t;
-                            }
-                            self.remove_container(c, &signal, grace)?;
-                            if let Ok(st) = state.lock() {
-                                st.forget_container(name, &c.id)?;
-                            }
-                            if let Ok(mut r) = removed.lock() {
-                                r.push(c.id.clone());
-                            }
-                            on(Event::Removed(c.id.clone(), t.elapsed()));
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .filter_map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| {
-                                Err(Error::State("a worker thread panicked".into()))
-                            })
-                            .err()
-                    })
-                    .collect()
-            });
-            if !errors.is_empty() {
-                return Err(Error::Many(errors));
+        // Stopped dependents first, wave by wave; then everything goes at once.
+        // A container that fails to go does not keep the others: all are tried,
+        // and the errors reported together.
+        let mut failed = Vec::new();
+        for group in &groups {
+            failed.extend(parallel(group, |(c, svc)| {
+                if !self.rt.running(c) {
+                    return Ok(());
+                }
+                let s = project.services.get(svc);
+                let (signal, mut grace) = s.map_or(("TERM".into(), Duration::from_secs(10)), |s| {
+                    service::stop_how(s, None)
+                });
+                if let Some(t) = opts.timeout {
+                    grace = t;
+                }
+                self.stop_container(c, &signal, grace)
+            }));
+        }
+        let all: Vec<(Container, String)> = groups.into_iter().flatten().collect();
+        failed.extend(parallel(&all, |(c, _)| {
+            let t = Instant::now();
+            self.remove_container(c, "KILL", Duration::ZERO)?;
+            if let Ok(st) = state.lock() {
+                st.forget_container(name, &c.id)?;
             }
+            if let Ok(mut r) = removed.lock() {
+                r.push(c.id.clone());
+            }
+            on(Event::Removed(c.id.clone(), t.elapsed()));
+            Ok(())
+        }));
+        if !failed.is_empty() {
+            return Err(Error::Many(failed));
         }
         if !orphans_left {
             self.net()
@@ -511,11 +487,8 @@ impl Engine {
             self.rt.stop(c, signal, grace).map_err(rt_err(&c.id))?;
         }
         hb_net::ports::stop_proxy(&c.dir);
-        let project = self.rt.labels(c).remove(LABEL_PROJECT);
         self.rt.remove(c).map_err(rt_err(&c.id))?;
-        if let Some(p) = project {
-            self.net().detach(&p, &c.id)?;
-        }
+        self.net().detach(&c.id)?;
         let anon = anon_dir(&self.rt.root, &c.id);
         if anon.exists() {
             let _ = std::fs::remove_dir_all(&anon);
@@ -595,6 +568,21 @@ fn proxy_alive(dir: &Path) -> bool {
         .ok()
         .and_then(|p| std::fs::read_to_string(format!("/proc/{}/comm", p.trim())).ok())
         .is_some_and(|c| c.trim() == "hb-proxy")
+}
+
+/// Runs `f` on every item in threads of its own; returns the errors.
+fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Vec<Error> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.iter().map(|it| scope.spawn(|| f(it))).collect();
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::State("a worker thread panicked".into())))
+                    .err()
+            })
+            .collect()
+    })
 }
 
 /// Awaits futures together (the pulls of one `up`).
@@ -706,7 +694,9 @@ impl Ctx<'_> {
     /// One service's steps, once its dependencies meet their conditions.
     fn service(&self, svc: &str, steps: &[&Action]) -> Result<()> {
         let s = self.service_def(svc);
-        for (dep, d) in &s.depends_on {
+        // Containers that keep running have nothing to wait for.
+        let all_kept = steps.iter().all(|a| matches!(a, Action::Keep { .. }));
+        for (dep, d) in s.depends_on.iter().filter(|_| !all_kept) {
             if !self.project.services.contains_key(dep) {
                 continue; // optional and absent (`required: false`)
             }
@@ -923,7 +913,7 @@ impl Ctx<'_> {
         let c = match e.rt.create(container, image, &o) {
             Ok(c) => c,
             Err(err) => {
-                let _ = net.detach(project, container);
+                let _ = net.detach(container);
                 return Err(rt_err(container)(err));
             }
         };

@@ -188,7 +188,7 @@ impl<'a> Net<'a> {
         let pns = self.project_ns(project);
         let cns = self.container_ns(container);
         if Self::ns_path(&cns).exists() {
-            self.detach(project, container)?;
+            self.detach(container)?;
         }
         let mut host = format!("netns add {cns}\n");
         // The kernel frees a deleted namespace's veths lazily: remove any host
@@ -234,31 +234,17 @@ impl<'a> Net<'a> {
                     .run(Some(&cns), &inside, "configure the container's interfaces")
             });
         if let Err(e) = done {
-            let _ = self.detach(project, container);
+            let _ = self.detach(container);
             return Err(e);
         }
         Ok(Self::ns_path(&cns))
     }
 
-    /// Removes a container's namespace and its veths.
-    pub fn detach(&self, project: &str, container: &str) -> Result<()> {
+    /// Removes a container's namespace. Its veths go with it, asynchronously
+    /// (deleting them one by one waits for the kernel, ~20 ms each): [`Net::attach`]
+    /// clears one still there when the name comes back.
+    pub fn detach(&self, container: &str) -> Result<()> {
         let cns = self.container_ns(container);
-        let pns = self.project_ns(project);
-        if Self::ns_path(&pns).exists() {
-            let prefix = veth_name(container, 0);
-            let prefix = &prefix[..prefix.len() - 1];
-            let stale: String = self
-                .ip
-                .links(&pns)?
-                .iter()
-                .filter(|l| l.starts_with(prefix))
-                .map(|l| format!("link del {l}\n"))
-                .collect();
-            if !stale.is_empty() {
-                self.ip
-                    .run(Some(&pns), &stale, "remove the container's veths")?;
-            }
-        }
         if Self::ns_path(&cns).exists() {
             self.ip.run(
                 None,

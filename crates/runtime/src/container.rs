@@ -491,7 +491,9 @@ impl Runtime {
         // Between two runs of a restarting container crun has no (complete) state:
         // there is nothing to signal, and the stop request keeps it from running again.
         let state = self.run.join("crun").join(&c.id).join("status");
-        if !out.status.success() && self.running(c) && state.exists() {
+        // "No such process": it exited between our look and the signal — done.
+        let gone = String::from_utf8_lossy(&out.stderr).contains("No such process");
+        if !out.status.success() && !gone && self.running(c) && state.exists() {
             return Err(Error::Crun {
                 id: c.id.clone(),
                 op: "kill",
@@ -581,9 +583,13 @@ impl Runtime {
     /// Removes the container: stops it if it runs, unmounts its rootfs, deletes
     /// crun's state and its directory.
     pub fn remove(&self, c: &Container) -> Result<()> {
-        // Either may fail when crun has no state for it (never started, already gone).
-        let _ = self.crun(&["kill", &c.id, "KILL"]);
-        let _ = self.crun(&["delete", "--force", &c.id]);
+        // No restart after this; then crun's state, when it has any (a container
+        // that exited was deleted by `crun run` itself: two process starts saved).
+        self.request_stop(c);
+        if self.run.join("crun").join(&c.id).exists() {
+            let _ = self.crun(&["kill", &c.id, "KILL"]);
+            let _ = self.crun(&["delete", "--force", &c.id]);
+        }
         let rootfs = c.dir.join("rootfs");
         if RealHost.is_mountpoint(&rootfs) {
             nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
