@@ -63,6 +63,42 @@ pub enum Command {
     Stop(ServicesArgs),
     /// Restart the project's containers
     Restart(ServicesArgs),
+    /// Send a signal to the project's containers
+    Kill {
+        /// Services; default: all
+        services: Vec<String>,
+        /// The signal (name or number)
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+    },
+    /// Remove the project's stopped containers
+    Rm {
+        /// Services; default: all
+        services: Vec<String>,
+        /// Do not ask (hb never asks; accepted for compatibility)
+        #[arg(short, long)]
+        force: bool,
+        /// Stop the containers first
+        #[arg(short, long)]
+        stop: bool,
+    },
+    /// Freeze the project's containers
+    Pause {
+        /// Services; default: all
+        services: Vec<String>,
+    },
+    /// Thaw the project's paused containers
+    Unpause {
+        /// Services; default: all
+        services: Vec<String>,
+    },
+    /// Show the processes of the project's containers
+    Top {
+        /// Services; default: all
+        services: Vec<String>,
+    },
+    /// Show the resource use of the project's containers
+    Stats(StatsArgs),
     /// Print the host address a service's container port is published on
     Port {
         /// The service
@@ -251,6 +287,19 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// `hb stats` and `hb container stats`.
+#[derive(Debug, Args, Default)]
+pub struct StatsArgs {
+    /// Services (`hb stats`) or container names (`hb container stats`); default: all
+    pub names: Vec<String>,
+    /// Print once instead of refreshing every second
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
 /// `hb start|stop|restart`.
 #[derive(Debug, Args, Default)]
 pub struct ServicesArgs {
@@ -286,7 +335,7 @@ pub struct ImagesArgs {
 }
 
 /// Output formats of listings.
-#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     /// An aligned table
     #[default]
@@ -408,6 +457,31 @@ pub enum ContainerCommand {
         /// Only lines since a time (`2026-11-30T12:00:00Z`, `2026-11-30`) or for a while (`10m`, `1h`)
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
+    },
+    /// Freeze containers
+    Pause {
+        /// Container names
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Thaw paused containers
+    Unpause {
+        /// Container names
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show a container's processes
+    Top {
+        /// Container name
+        name: String,
+    },
+    /// Show containers' resource use
+    Stats(StatsArgs),
+    /// Show containers' spec, state, health and labels as JSON
+    Inspect {
+        /// Container names
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Remove containers
     Rm {

@@ -452,3 +452,67 @@ fn up_in_the_foreground_streams_logs_and_ctrl_c_stops_the_stack() {
     let left = leaks(st.root.path(), &st.run_dir(), &["fg-talker-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn pause_top_stats_stop_start_kill_and_rm() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    std::fs::write(
+        st.dir.join("compose.yaml"),
+        format!(
+            "name: ops\nservices:\n  sleeper:\n    image: {}/busybox:latest\n    init: true\n    restart: always\n    command: [\"sh\", \"-c\", \"echo up; exec sleep 1000\"]\n",
+            reg.anon
+        ),
+    )
+    .expect("write the project");
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&st.ok(0, args)).expect("json")
+    };
+    st.ok(0, &["up", "-d"]);
+    st.ok(0, &["pause"]);
+    assert_eq!(json(&["ps", "--format", "json"])[0]["state"], "paused");
+    st.ok(0, &["unpause"]);
+    assert_eq!(json(&["ps", "--format", "json"])[0]["state"], "running");
+    assert!(st.ok(0, &["top"]).contains("sleep 1000"));
+    let stats = json(&["stats", "--no-stream", "--format", "json"]);
+    assert!(
+        stats[0]["stats"]["pids"].as_u64().expect("pids") >= 2,
+        "{stats:#}"
+    );
+    assert!(
+        stats[0]["stats"]["memory"].as_u64().expect("memory") > 0,
+        "{stats:#}"
+    );
+
+    st.ok(0, &["stop", "-t", "5"]);
+    assert_eq!(
+        json(&["ps", "-a", "--format", "json"])[0]["state"],
+        "exited"
+    );
+    st.ok(0, &["start"]);
+    assert_eq!(json(&["ps", "--format", "json"])[0]["state"], "running");
+    st.ok(0, &["restart"]);
+    assert_eq!(json(&["ps", "--format", "json"])[0]["state"], "running");
+
+    // A manual kill is not undone by `restart: always`, as in Docker.
+    st.ok(0, &["kill"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = json(&["ps", "-a", "--format", "json"]);
+    assert_eq!(
+        (ps[0]["state"].as_str(), ps[0]["exit_code"].as_i64()),
+        (Some("exited"), Some(137)),
+        "{ps:#}"
+    );
+    st.ok(0, &["rm"]);
+    assert_eq!(
+        json(&["ps", "-a", "--format", "json"]),
+        serde_json::json!([])
+    );
+    st.ok(0, &["down"]);
+    let left = leaks(st.root.path(), &st.run_dir(), &["ops-sleeper-1"]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

@@ -216,6 +216,11 @@ impl Engine {
             .as_ref()
             .map_or("created".to_string(), |s| s.state.clone());
         let exit_code = s.as_ref().and_then(|s| s.exit_code);
+        let state = if state == "running" && self.rt.paused(c) {
+            "paused".to_string()
+        } else {
+            state
+        };
         let status = match (state.as_str(), &health, exit_code) {
             ("running", Some(h), _) => format!("running ({h})"),
             ("exited", _, Some(code)) => format!("exited ({code})"),

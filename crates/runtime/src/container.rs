@@ -466,6 +466,22 @@ impl Runtime {
             })
     }
 
+    /// Runs `crun OP ARGS… ID`: its stdout, or its stderr as the error.
+    pub(crate) fn crun_out(&self, op: &'static str, args: &[&str], id: &str) -> Result<Vec<u8>> {
+        let mut all = vec![op];
+        all.extend_from_slice(args);
+        all.push(id);
+        let out = self.crun(&all)?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        Err(Error::Crun {
+            id: id.to_string(),
+            op,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+
     /// True while the shim supervises the container (running, or waiting to restart).
     pub fn running(&self, c: &Container) -> bool {
         self.status(c)
@@ -479,8 +495,9 @@ impl Runtime {
             .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
-    /// Tells the shim not to restart the container after it next exits.
-    fn request_stop(&self, c: &Container) {
+    /// Tells the shim not to restart the container after it next exits (a
+    /// manual stop or kill, as Docker's restart policies read it).
+    pub fn request_stop(&self, c: &Container) {
         let _ = fs::write(c.dir.join("stop-requested"), "");
     }
 

@@ -20,6 +20,7 @@ pub mod container;
 pub mod cri;
 pub mod doctor;
 pub mod host;
+pub mod observe;
 pub mod spec;
 
 /// What can go wrong running containers.

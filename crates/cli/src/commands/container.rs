@@ -399,7 +399,9 @@ pub fn stop(names: &[String], secs: u64) -> Result<ExitCode> {
 pub fn kill(names: &[String], signal: &str) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     for n in names {
-        rt.kill(&find(&rt, n)?, signal)?;
+        let c = find(&rt, n)?;
+        rt.request_stop(&c);
+        rt.kill(&c, signal)?;
         print(&format!("{n}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
@@ -418,6 +420,73 @@ pub fn exec(
     std::io::stdout().write_all(&out)?;
     std::io::stderr().write_all(&err)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+pub fn pause(names: &[String], freeze: bool) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    for n in names {
+        let c = find(&rt, n)?;
+        if freeze {
+            rt.pause(&c)?;
+        } else {
+            rt.unpause(&c)?;
+        }
+        print(&format!("{n}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn top(name: &str) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    let c = find(&rt, name)?;
+    crate::commands::observe::top(&rt, &[(name.to_string(), c)])
+}
+
+pub fn stats(a: &crate::cli::StatsArgs) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    for n in &a.names {
+        find(&rt, n)?;
+    }
+    let list = || {
+        rt.list()
+            .into_iter()
+            .filter(|c| a.names.is_empty() || a.names.contains(&c.id))
+            .map(|c| (c.id.clone(), c))
+            .collect()
+    };
+    crate::commands::observe::stats(&rt, &list, a)
+}
+
+/// The spec, the shim's status, the health and the labels, as one JSON document each.
+pub fn inspect(names: &[String]) -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
+    let mut out = Vec::new();
+    for n in names {
+        let c = find(&rt, n)?;
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(c.dir.join("config.json"))?)?;
+        let status: serde_json::Value = std::fs::read(c.dir.join("status"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let health: serde_json::Value = std::fs::read(c.dir.join("health"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        out.push(serde_json::json!({
+            "name": c.id,
+            "image": rt.image_of(&c),
+            "state": state(&rt, &c),
+            "paused": rt.running(&c) && rt.paused(&c),
+            "status": status,
+            "health": health,
+            "labels": rt.labels(&c),
+            "spec": spec,
+            "dir": c.dir,
+        }));
+    }
+    print(&(serde_json::to_string_pretty(&out)? + "\n"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

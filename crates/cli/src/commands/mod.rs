@@ -13,8 +13,9 @@ mod graph;
 mod images;
 mod init;
 mod login;
+mod observe;
 mod pull;
-mod stack;
+pub(crate) mod stack;
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -28,6 +29,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Start(a) => stack::start(&cli.project, &a),
         Command::Stop(a) => stack::stop(&cli.project, &a),
         Command::Restart(a) => stack::restart(&cli.project, &a),
+        Command::Kill { services, signal } => stack::kill(&cli.project, &services, &signal),
+        Command::Rm {
+            services,
+            force: _,
+            stop,
+        } => stack::rm(&cli.project, &services, stop),
+        Command::Pause { services } => stack::pause(&cli.project, &services, true),
+        Command::Unpause { services } => stack::pause(&cli.project, &services, false),
+        Command::Top { services } => stack::top(&cli.project, &services),
+        Command::Stats(a) => stack::stats(&cli.project, &a),
+        Command::Container(ContainerCommand::Pause { names }) => container::pause(&names, true),
+        Command::Container(ContainerCommand::Unpause { names }) => container::pause(&names, false),
+        Command::Container(ContainerCommand::Top { name }) => container::top(&name),
+        Command::Container(ContainerCommand::Stats(a)) => container::stats(&a),
+        Command::Container(ContainerCommand::Inspect { names }) => container::inspect(&names),
         Command::Port {
             service,
             port,

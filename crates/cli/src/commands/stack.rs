@@ -231,7 +231,11 @@ pub fn ps(pa: &ProjectArgs, a: &PsArgs) -> Result<ExitCode> {
         .ps(project.name.as_str())
         .into_iter()
         .filter(|c| a.services.is_empty() || a.services.contains(&c.service))
-        .filter(|c| a.all || a.status.is_some() || c.state == "running" || c.state == "restarting")
+        .filter(|c| {
+            a.all
+                || a.status.is_some()
+                || matches!(c.state.as_str(), "running" | "restarting" | "paused")
+        })
         .filter(|c| a.status.as_ref().is_none_or(|s| &c.state == s))
         .collect();
     if a.services_only {
@@ -279,7 +283,7 @@ pub fn ps(pa: &ProjectArgs, a: &PsArgs) -> Result<ExitCode> {
 }
 
 /// An aligned table.
-fn render<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+pub fn render<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
     let mut w = head.map(str::len);
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -593,4 +597,95 @@ pub fn port(
         .with_context(|| format!("{service}: port {port}/{protocol} is not published"))?;
     print(&format!("{}\n", found.host))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The project's containers of `services` (all when empty), as `service-n` labels.
+fn of_services(
+    engine: &Engine,
+    project: &Project,
+    services: &[String],
+) -> Result<Vec<(String, Container)>> {
+    for s in services {
+        if !project.services.contains_key(s) {
+            bail!(
+                "no service {s} in project {}; `hb config --services` lists them",
+                project.name.as_str()
+            );
+        }
+    }
+    Ok(engine
+        .containers(project.name.as_str())
+        .into_iter()
+        .filter(|(_, l)| {
+            services.is_empty() || l.get(LABEL_SERVICE).is_some_and(|s| services.contains(s))
+        })
+        .map(|(c, l)| (Tail::label(&l, &c), c))
+        .collect())
+}
+
+pub fn kill(pa: &ProjectArgs, services: &[String], signal: &str) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    for (label, c) in of_services(&engine, &project, services)? {
+        if engine.rt.running(&c) {
+            engine.rt.request_stop(&c);
+            engine.rt.kill(&c, signal)?;
+            note(&format!(" ✔ {label:<24} killed ({signal})"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rm(pa: &ProjectArgs, services: &[String], stop_first: bool) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    if stop_first {
+        stop_all(&engine, &project, services, None, &|| false)?;
+    }
+    for (label, c) in of_services(&engine, &project, services)? {
+        if engine.rt.running(&c) {
+            continue; // `rm` removes stopped containers only, as Compose's does
+        }
+        engine.remove_container(&c, "KILL", Duration::ZERO)?;
+        note(&format!(" ✔ {label:<24} removed"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pause(pa: &ProjectArgs, services: &[String], freeze: bool) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    for (label, c) in of_services(&engine, &project, services)? {
+        if !engine.rt.running(&c) || engine.rt.paused(&c) == freeze {
+            continue;
+        }
+        if freeze {
+            engine.rt.pause(&c)?;
+        } else {
+            engine.rt.unpause(&c)?;
+        }
+        note(&format!(
+            " ✔ {label:<24} {}",
+            if freeze { "paused" } else { "unpaused" }
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn top(pa: &ProjectArgs, services: &[String]) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let cs: Vec<_> = of_services(&engine, &project, services)?
+        .into_iter()
+        .filter(|(_, c)| engine.rt.running(c))
+        .collect();
+    crate::commands::observe::top(&engine.rt, &cs)
+}
+
+pub fn stats(pa: &ProjectArgs, a: &crate::cli::StatsArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    of_services(&engine, &project, &a.names)?;
+    let list = || of_services(&engine, &project, &a.names).unwrap_or_default();
+    crate::commands::observe::stats(&engine.rt, &list, a)
 }
