@@ -63,6 +63,8 @@ pub enum Command {
     Stop(ServicesArgs),
     /// Restart the project's containers
     Restart(ServicesArgs),
+    /// Run a one-off command in a new container of a service
+    Run(RunServiceArgs),
     /// Send a signal to the project's containers
     Kill {
         /// Services; default: all
@@ -284,6 +286,46 @@ pub struct ExecArgs {
     pub service: String,
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `hb run SERVICE [COMMAND...]`.
+#[derive(Debug, Args, Default)]
+pub struct RunServiceArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the container name
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to take it from here)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Replace the service's entrypoint
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Run as this user
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Do not start the services it depends on
+    #[arg(long)]
+    pub no_deps: bool,
+    /// No TTY (hb has none yet; accepted for compatibility)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Publish the service's ports
+    #[arg(long)]
+    pub service_ports: bool,
+    /// The service
+    pub service: String,
+    /// The command and its arguments (default: the service's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 

@@ -512,6 +512,33 @@ fn pause_top_stats_stop_start_kill_and_rm() {
         json(&["ps", "-a", "--format", "json"]),
         serde_json::json!([])
     );
+
+    // A one-off: the service's image and networks, our command, its exit code,
+    // no restart policy, gone with --rm.
+    let o = st.hb(
+        0,
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "WHO=one-off",
+            "sleeper",
+            "sh",
+            "-c",
+            "echo $WHO; exit 3",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "one-off\n");
+    assert_eq!(
+        json(&["ps", "-a", "--format", "json"]),
+        serde_json::json!([])
+    );
     st.ok(0, &["down"]);
     let left = leaks(st.root.path(), &st.run_dir(), &["ops-sleeper-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");

@@ -50,6 +50,29 @@ pub struct DownOptions {
     pub timeout: Option<Duration>,
 }
 
+/// What `hb run SERVICE` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The service.
+    pub service: String,
+    /// Replaces the service's command.
+    pub command: Option<Vec<String>>,
+    /// Replaces its entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// More environment (`None`: unset).
+    pub env: Vec<(String, Option<String>)>,
+    /// Run as this user.
+    pub user: Option<String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// Container name (default `<project>-<service>-run-<hex>`).
+    pub name: Option<String>,
+    /// Do not start the dependencies.
+    pub no_deps: bool,
+    /// Publish the service's ports (they are not by default, as in Compose).
+    pub service_ports: bool,
+}
+
 /// Progress, for the CLI to print (and the daemon to stream).
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -187,43 +210,18 @@ impl Engine {
 
         // Every container's networks and addresses, before any starts, so each
         // /etc/hosts names them all.
-        let mut modes = BTreeMap::new();
-        let mut peers = Vec::new();
-        let mut indices = BTreeSet::new();
-        for (svc, s) in &project.services {
-            let mode = network_mode(&state, project, svc, s)?;
-            if let Mode::Bridged(nets) = &mode {
-                let n = desired
-                    .iter()
-                    .find(|d| &d.service == svc)
-                    .map_or(1, |d| d.replicas);
-                for k in 1..=n {
-                    let cname = container_name(project, svc, s, k);
-                    for (net, idx) in nets {
-                        indices.insert(*idx);
-                        let host = state.address(name, net, &cname)?;
-                        let mut names = vec![cname.clone(), svc.clone()];
-                        names.extend(s.hostname.clone());
-                        if let Some(Some(sn)) = s.networks.get(net) {
-                            names.extend(sn.aliases.iter().cloned());
-                        }
-                        peers.push(Peer {
-                            address: hb_net::host_address(*idx, host),
-                            network: *idx,
-                            names,
-                        });
-                    }
-                }
-            }
-            modes.insert(svc.clone(), mode);
-        }
-        if !indices.is_empty()
-            && selected
+        let replicas_of = |svc: &str| {
+            desired
                 .iter()
-                .any(|s| matches!(modes.get(s), Some(Mode::Bridged(_))))
+                .find(|d| d.service == svc)
+                .map_or(1, |d| d.replicas)
+        };
+        let (modes, peers) = self.networks(project, &state, &replicas_of, None)?;
+        if selected
+            .iter()
+            .any(|s| matches!(modes.get(s), Some(Mode::Bridged(_))))
         {
-            self.net()
-                .ensure_project(name, &indices.iter().copied().collect::<Vec<_>>())?;
+            self.ensure_networks(project, &modes)?;
         }
         let cx = Ctx {
             engine: self,
@@ -279,6 +277,139 @@ impl Engine {
         let mut ports = cx.ports.into_inner().unwrap_or_default();
         ports.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(UpReport { plan, ports })
+    }
+
+    /// Each service's network mode and every container's names and addresses
+    /// (`replicas` per service; plus a one-off container, when given).
+    fn networks(
+        &self,
+        project: &Project,
+        state: &State,
+        replicas: &dyn Fn(&str) -> u32,
+        oneoff: Option<(&str, &str)>,
+    ) -> Result<(BTreeMap<String, Mode>, Vec<Peer>)> {
+        let name = project.name.as_str();
+        let mut modes = BTreeMap::new();
+        let mut peers = Vec::new();
+        for (svc, s) in &project.services {
+            let mode = network_mode(state, project, svc, s)?;
+            if let Mode::Bridged(nets) = &mode {
+                let mut containers: Vec<String> = (1..=replicas(svc))
+                    .map(|k| container_name(project, svc, s, k))
+                    .collect();
+                containers.extend(oneoff.filter(|(o, _)| o == svc).map(|(_, c)| c.to_string()));
+                for cname in containers {
+                    for (net, idx) in nets {
+                        let host = state.address(name, net, &cname)?;
+                        let mut names = vec![cname.clone(), svc.clone()];
+                        names.extend(s.hostname.clone());
+                        if let Some(Some(sn)) = s.networks.get(net) {
+                            names.extend(sn.aliases.iter().cloned());
+                        }
+                        peers.push(Peer {
+                            address: hb_net::host_address(*idx, host),
+                            network: *idx,
+                            names,
+                        });
+                    }
+                }
+            }
+            modes.insert(svc.clone(), mode);
+        }
+        Ok((modes, peers))
+    }
+
+    /// The project namespace with a bridge for every network a service is on.
+    fn ensure_networks(&self, project: &Project, modes: &BTreeMap<String, Mode>) -> Result<()> {
+        let indices: BTreeSet<u32> = modes
+            .values()
+            .filter_map(|m| match m {
+                Mode::Bridged(nets) => Some(nets.iter().map(|(_, i)| *i)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if indices.is_empty() {
+            return Ok(());
+        }
+        self.net().ensure_project(
+            project.name.as_str(),
+            &indices.into_iter().collect::<Vec<_>>(),
+        )?;
+        Ok(())
+    }
+
+    /// `hb run SERVICE`: a one-off container of a service (its dependencies up
+    /// first unless `no_deps`), started and returned; the caller follows it.
+    pub fn run(
+        &self,
+        project: &Project,
+        opts: &RunOptions,
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<Container> {
+        let svc = opts.service.as_str();
+        let s = project.services.get(svc).ok_or_else(|| Error::Service {
+            service: svc.to_string(),
+            message: "no such service in the project; `hb config --services` lists them".into(),
+        })?;
+        if !opts.no_deps {
+            let deps: Vec<String> = s
+                .depends_on
+                .keys()
+                .filter(|d| project.services.contains_key(*d))
+                .cloned()
+                .collect();
+            if !deps.is_empty() {
+                let up = UpOptions {
+                    services: deps,
+                    ..UpOptions::default()
+                };
+                self.up(project, &up, on)?;
+            }
+        }
+        let name = project.name.as_str();
+        let _lock = self.lock(name)?;
+        let images = self.images(project, &BTreeSet::from([svc.to_string()]), false, on)?;
+        let state = self.state()?;
+        let cname = opts.name.clone().unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            format!(
+                "{name}-{svc}-run-{:06x}",
+                (nanos ^ std::process::id()) & 0xff_ffff
+            )
+        });
+        let observed = self.observe(name);
+        let replicas_of = |svc: &str| {
+            observed
+                .iter()
+                .filter(|o| o.service == svc)
+                .map(|o| o.number)
+                .max()
+                .unwrap_or(1)
+        };
+        let (modes, peers) = self.networks(project, &state, &replicas_of, Some((svc, &cname)))?;
+        if matches!(modes.get(svc), Some(Mode::Bridged(_))) {
+            self.ensure_networks(project, &modes)?;
+        }
+        let up = UpOptions::default();
+        let cx = Ctx {
+            engine: self,
+            project,
+            state: std::sync::Mutex::new(state),
+            images,
+            modes,
+            peers,
+            opts: &up,
+            on,
+            ports: std::sync::Mutex::default(),
+        };
+        cx.create(svc, &cname, 0, Some(opts))?;
+        self.rt.get(&cname).ok_or_else(|| Error::Service {
+            service: svc.to_string(),
+            message: format!("{cname} vanished as it started"),
+        })
     }
 
     /// The images of the selected services, pulling those not stored (in parallel).
@@ -713,12 +844,12 @@ impl Ctx<'_> {
             match a {
                 Action::Create {
                     container, number, ..
-                } => self.create(svc, container, *number)?,
+                } => self.create(svc, container, *number, None)?,
                 Action::Recreate {
                     container, number, ..
                 } => {
                     self.remove(svc, container)?;
-                    self.create(svc, container, *number)?;
+                    self.create(svc, container, *number, None)?;
                 }
                 Action::Start { container, .. } => {
                     let c = self
@@ -838,7 +969,13 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn create(&self, svc: &str, container: &str, number: u32) -> Result<()> {
+    fn create(
+        &self,
+        svc: &str,
+        container: &str,
+        number: u32,
+        oneoff: Option<&RunOptions>,
+    ) -> Result<()> {
         let e = self.engine;
         let s = self.service_def(svc);
         let image = self.images.get(svc).ok_or_else(|| Error::Service {
@@ -863,6 +1000,20 @@ impl Ctx<'_> {
                 service::config_hash(s, image_config),
             ),
         ]);
+        if let Some(r) = oneoff {
+            o.labels
+                .push((crate::LABEL_ONEOFF.to_string(), "true".into()));
+            if r.entrypoint.is_some() {
+                o.entrypoint = r.entrypoint.clone();
+                o.command = None;
+            }
+            if r.command.is_some() {
+                o.command = r.command.clone();
+            }
+            o.env.extend(r.env.iter().cloned());
+            o.user = r.user.clone().or(o.user);
+            o.working_dir = r.workdir.clone().or(o.working_dir);
+        }
         let net = e.net();
         let mut address = None;
         match &self.modes[svc] {
@@ -935,7 +1086,11 @@ impl Ctx<'_> {
                 })
             })?;
         }
-        let ports = self.ports_for(svc, s, address).map_err(undo)?;
+        let ports = if oneoff.is_some_and(|r| !r.service_ports) {
+            Vec::new()
+        } else {
+            self.ports_for(svc, s, address).map_err(undo)?
+        };
         // Recorded before the start, so an `up` killed right after still
         // publishes them next time (`republish`).
         if !ports.is_empty() {
@@ -955,7 +1110,12 @@ impl Ctx<'_> {
                 })
             })?;
         }
-        e.rt.start(&c, &service::supervision(svc, s, image)?)
+        let mut supervision = service::supervision(svc, s, image)?;
+        if oneoff.is_some() {
+            // A one-off runs once: Compose applies no restart policy to `run`.
+            supervision.restart = None;
+        }
+        e.rt.start(&c, &supervision)
             .map_err(|err| undo(rt_err(container)(err)))?;
         if !ports.is_empty() {
             let ns = hb_net::Net::ns_path(&net.project_ns(project));

@@ -28,7 +28,7 @@ use std::time::Duration;
 use hb_image::{Puller, Store};
 use hb_runtime::container::{Container, Runtime};
 
-pub use exec::{read_ports, DownOptions, Event, PortInfo, UpOptions, UpReport};
+pub use exec::{read_ports, DownOptions, Event, PortInfo, RunOptions, UpOptions, UpReport};
 
 /// Label: the project a container belongs to.
 pub const LABEL_PROJECT: &str = "dev.hb.project";

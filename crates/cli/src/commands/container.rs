@@ -120,7 +120,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
 
 /// `-e KEY=VALUE`, or `-e KEY` to pass hb's own `KEY` (unset when hb has none),
 /// as `docker run -e` and `docker exec -e` read them.
-fn env_flags(flags: &[String]) -> Vec<(String, Option<String>)> {
+pub fn env_flags(flags: &[String]) -> Vec<(String, Option<String>)> {
     flags
         .iter()
         .map(|kv| match kv.split_once('=') {
@@ -348,7 +348,7 @@ pub fn since_cutoff(since: &str) -> Result<String> {
 
 /// Prints the log from line `from` on as it grows, until the container exits;
 /// returns its exit code.
-fn follow(rt: &Runtime, c: &Container, from: usize, timestamps: bool) -> Result<i32> {
+pub fn follow(rt: &Runtime, c: &Container, from: usize, timestamps: bool) -> Result<i32> {
     let mut shown = from;
     loop {
         // Read the exit first, so the lines printed after it are all there are.

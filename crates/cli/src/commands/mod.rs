@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Start(a) => stack::start(&cli.project, &a),
         Command::Stop(a) => stack::stop(&cli.project, &a),
         Command::Restart(a) => stack::restart(&cli.project, &a),
+        Command::Run(a) => stack::run(&cli.project, &a),
         Command::Kill { services, signal } => stack::kill(&cli.project, &services, &signal),
         Command::Rm {
             services,

@@ -689,3 +689,35 @@ pub fn stats(pa: &ProjectArgs, a: &crate::cli::StatsArgs) -> Result<ExitCode> {
     let list = || of_services(&engine, &project, &a.names).unwrap_or_default();
     crate::commands::observe::stats(&engine.rt, &list, a)
 }
+
+pub fn run(pa: &ProjectArgs, a: &crate::cli::RunServiceArgs) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    let opts = hb_engine::RunOptions {
+        service: a.service.clone(),
+        command: (!a.command.is_empty()).then(|| a.command.clone()),
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        env: crate::commands::container::env_flags(&a.env),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        name: a.name.clone(),
+        no_deps: a.no_deps,
+        service_ports: a.service_ports,
+    };
+    let c = engine.run(&project, &opts, &progress)?;
+    if a.detach {
+        print(&format!("{}\n", c.id))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let code = crate::commands::container::follow(&engine.rt, &c, 0, false)?;
+    if a.rm {
+        engine.remove_container(&c, "KILL", Duration::ZERO)?;
+    }
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
