@@ -65,6 +65,24 @@ pub enum Command {
     Restart(ServicesArgs),
     /// Run a one-off command in a new container of a service
     Run(RunServiceArgs),
+    /// Copy files between a service container and the host (SERVICE:PATH on one side)
+    Cp {
+        /// Source: a host path or SERVICE:PATH
+        src: String,
+        /// Destination: a host path or SERVICE:PATH
+        dest: String,
+        /// Which container of a scaled service (1-based)
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+    },
+    /// Stream container events (create, start, die, health_status, destroy, …)
+    Events {
+        /// Services; default: all
+        services: Vec<String>,
+        /// One JSON object a line, as `docker compose events --json`
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a signal to the project's containers
     Kill {
         /// Services; default: all

@@ -543,3 +543,124 @@ fn pause_top_stats_stop_start_kill_and_rm() {
     let left = leaks(st.root.path(), &st.run_dir(), &["ops-sleeper-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn events_cp_and_exec_detached() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    use std::io::BufRead;
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    std::fs::write(
+        st.dir.join("compose.yaml"),
+        format!(
+            "name: evt\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
+            reg.anon
+        ),
+    )
+    .expect("write the project");
+    let mut events = st
+        .cmd(0, &["events", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("hb events");
+    std::thread::sleep(Duration::from_millis(300));
+    st.ok(0, &["up", "-d"]);
+
+    // cp in and out, through the volume and the root filesystem.
+    let host = st.root.path().join("note.txt");
+    std::fs::write(&host, "from the host\n").expect("write");
+    st.ok(0, &["cp", host.to_str().expect("utf-8"), "box:/data/"]);
+    assert_eq!(
+        st.ok(0, &["exec", "box", "cat", "/data/note.txt"]),
+        "from the host\n"
+    );
+    let out = st.root.path().join("hostname.out");
+    st.ok(
+        0,
+        &["cp", "box:/etc/hostname", out.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("copied out"),
+        "evt-box-1\n"
+    );
+    // A symlink in the container never leads a copy out of it.
+    st.ok(0, &["exec", "box", "ln", "-s", "/", "/escape"]);
+    let marker = format!("hb-cp-escape-{}", std::process::id());
+    st.ok(
+        0,
+        &[
+            "cp",
+            host.to_str().expect("utf-8"),
+            &format!("box:/escape/tmp/{marker}"),
+        ],
+    );
+    assert!(
+        !Path::new("/tmp").join(&marker).exists(),
+        "written on the host"
+    );
+    assert_eq!(
+        st.ok(0, &["exec", "box", "cat", &format!("/tmp/{marker}")]),
+        "from the host\n"
+    );
+
+    // exec -d returns at once; the command goes on.
+    let t = Instant::now();
+    st.ok(
+        0,
+        &[
+            "exec",
+            "-d",
+            "box",
+            "sh",
+            "-c",
+            "sleep 0.3; touch /tmp/done",
+        ],
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while st
+        .hb(0, &["exec", "box", "test", "-f", "/tmp/done"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the detached command never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    st.ok(0, &["stop", "-t", "1"]);
+    st.ok(0, &["down", "-v"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = events.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let stdout = events.stdout.take().expect("stdout");
+    let actions: Vec<String> = std::io::BufReader::new(stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.expect("line")).expect("json");
+            assert_eq!(
+                (v["type"].as_str(), v["id"].as_str()),
+                (Some("container"), Some("evt-box-1"))
+            );
+            v["action"].as_str().expect("action").to_string()
+        })
+        .collect();
+    let _ = events.wait();
+    assert_eq!(actions, ["create", "start", "die", "destroy"]);
+    let left = leaks(st.root.path(), &st.run_dir(), &["evt-box-1"]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

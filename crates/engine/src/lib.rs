@@ -16,6 +16,7 @@
 //! Non-goals: parsing compose files, speaking HTTP (the image crate does),
 //! rendering (the CLI does).
 
+pub mod events;
 mod exec;
 pub mod service;
 pub mod state;

@@ -548,10 +548,62 @@ impl Runtime {
         user: Option<&str>,
         workdir: Option<&str>,
     ) -> Result<(i32, Vec<u8>, Vec<u8>)> {
+        let args = self.exec_args(c, command, env, user, workdir, false)?;
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.crun(&refs)?;
+        Ok((out.status.code().unwrap_or(255), out.stdout, out.stderr))
+    }
+
+    /// Starts a command in the running container and returns at once (`exec -d`).
+    pub fn exec_detached(
+        &self,
+        c: &Container,
+        command: &[String],
+        env: &[(String, Option<String>)],
+        user: Option<&str>,
+        workdir: Option<&str>,
+    ) -> Result<()> {
+        let args = self.exec_args(c, command, env, user, workdir, true)?;
+        // The detached process inherits crun's stdio: pipes would keep us
+        // waiting for it, so it gets none (and crun's own message is lost).
+        let status = Command::new(&self.crun)
+            .arg("--root")
+            .arg(self.run.join("crun"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| Error::Io {
+                path: self.crun.clone(),
+                source: e,
+            })?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(Error::Crun {
+            id: c.id.clone(),
+            op: "exec",
+            stderr: format!("{status}; run it without -d to see why"),
+        })
+    }
+
+    fn exec_args(
+        &self,
+        c: &Container,
+        command: &[String],
+        env: &[(String, Option<String>)],
+        user: Option<&str>,
+        workdir: Option<&str>,
+        detach: bool,
+    ) -> Result<Vec<String>> {
         if !self.running(c) {
             return Err(Error::NotRunning { id: c.id.clone() });
         }
         let mut args: Vec<String> = vec!["exec".into()];
+        if detach {
+            args.push("--detach".into());
+        }
         // `crun exec --env` replaces the environment: give the container's own
         // (from its spec) with the overrides on top, as `docker exec -e` does.
         let config = c.dir.join("config.json");
@@ -581,9 +633,7 @@ impl Runtime {
         }
         args.push(c.id.clone());
         args.extend(command.iter().cloned());
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = self.crun(&refs)?;
-        Ok((out.status.code().unwrap_or(255), out.stdout, out.stderr))
+        Ok(args)
     }
 
     /// The log lines written so far.

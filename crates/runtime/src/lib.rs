@@ -17,6 +17,7 @@
 use std::path::PathBuf;
 
 pub mod container;
+pub mod copy;
 pub mod cri;
 pub mod doctor;
 pub mod host;

@@ -30,6 +30,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stop(a) => stack::stop(&cli.project, &a),
         Command::Restart(a) => stack::restart(&cli.project, &a),
         Command::Run(a) => stack::run(&cli.project, &a),
+        Command::Events { services, json } => stack::events(&cli.project, &services, json),
+        Command::Cp { src, dest, index } => stack::cp(&cli.project, &src, &dest, index),
         Command::Kill { services, signal } => stack::kill(&cli.project, &services, &signal),
         Command::Rm {
             services,

@@ -536,6 +536,16 @@ pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
             None => (kv.clone(), std::env::var(kv).ok()),
         })
         .collect();
+    if a.detach {
+        engine.rt.exec_detached(
+            &c,
+            &a.command,
+            &env,
+            a.user.as_deref(),
+            a.workdir.as_deref(),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (code, out, err) = engine.rt.exec(
         &c,
         &a.command,
@@ -720,4 +730,74 @@ pub fn run(pa: &ProjectArgs, a: &crate::cli::RunServiceArgs) -> Result<ExitCode>
         engine.remove_container(&c, "KILL", Duration::ZERO)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `SERVICE:PATH` → (service, path); a host path (which may hold `:` after a `/`) → None.
+fn service_path(arg: &str) -> Option<(&str, &str)> {
+    let (svc, path) = arg.split_once(':')?;
+    (!svc.is_empty() && !svc.contains('/')).then_some((svc, path))
+}
+
+pub fn cp(pa: &ProjectArgs, src: &str, dest: &str, index: u32) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    match (service_path(src), service_path(dest)) {
+        (Some((svc, path)), None) => {
+            let c = container_of(&engine, &project, svc, index)?;
+            engine.rt.copy_out(&c, path, std::path::Path::new(dest))?;
+        }
+        (None, Some((svc, path))) => {
+            let c = container_of(&engine, &project, svc, index)?;
+            engine.rt.copy_in(&c, std::path::Path::new(src), path)?;
+        }
+        (Some(_), Some(_)) => {
+            bail!("copying between two containers is not supported: copy to the host first")
+        }
+        (None, None) => bail!("one side must be SERVICE:PATH (e.g. `hb cp web:/etc/hosts .`)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Events until Ctrl-C: snapshots of the project's containers 50 ms apart, diffed.
+pub fn events(pa: &ProjectArgs, services: &[String], json: bool) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    of_services(&engine, &project, services)?;
+    let name = project.name.as_str();
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    watch_interrupts(interrupts.clone());
+    let mut before = engine.snapshot(name);
+    while interrupts.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(50));
+        let after = engine.snapshot(name);
+        let now = hb_runtime::cri::timestamp(std::time::SystemTime::now());
+        let mut text = String::new();
+        for e in hb_engine::events::diff(&before, &after, &now) {
+            if !services.is_empty() && !services.contains(&e.service) {
+                continue;
+            }
+            if json {
+                text.push_str(&serde_json::to_string(&e)?);
+            } else {
+                let attrs: Vec<String> = e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                text.push_str(&format!(
+                    "{} container {} {} ({})",
+                    e.time,
+                    e.action,
+                    e.id,
+                    attrs.join(", ")
+                ));
+            }
+            text.push('\n');
+        }
+        if !text.is_empty() {
+            print(&text)?;
+        }
+        before = after;
+    }
+    Ok(ExitCode::SUCCESS)
 }
