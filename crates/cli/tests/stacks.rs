@@ -639,7 +639,12 @@ fn events_cp_and_exec_detached() {
     }
 
     st.ok(0, &["stop", "-t", "1"]);
-    st.ok(0, &["down", "-v"]);
+    st.ok(0, &["down", "-v", "--rmi", "all"]);
+    assert_eq!(
+        st.ok(0, &["images", "-q"]),
+        "",
+        "--rmi all removed the image"
+    );
     std::thread::sleep(Duration::from_millis(300));
     let pid = events.id().to_string();
     assert!(Command::new("kill")

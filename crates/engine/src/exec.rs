@@ -182,6 +182,12 @@ impl Engine {
                 container_names: (1..=replicas)
                     .map(|n| container_name(project, svc, s, n))
                     .collect(),
+                restart_with: s
+                    .depends_on
+                    .iter()
+                    .filter(|(_, d)| d.restart)
+                    .map(|(dep, _)| dep.clone())
+                    .collect(),
             });
         }
         let untouched: Vec<String> = project
@@ -860,6 +866,20 @@ impl Ctx<'_> {
                             service: svc.to_string(),
                             message: format!("container {container} vanished"),
                         })?;
+                    self.engine.start_container(self.project, &c)?;
+                    self.collect_ports(&c);
+                }
+                Action::Restart { container, .. } => {
+                    let c = self
+                        .engine
+                        .rt
+                        .get(container)
+                        .ok_or_else(|| Error::Service {
+                            service: svc.to_string(),
+                            message: format!("container {container} vanished"),
+                        })?;
+                    let (signal, grace) = service::stop_how(s, self.images.get(svc));
+                    self.engine.stop_container(&c, &signal, grace)?;
                     self.engine.start_container(self.project, &c)?;
                     self.collect_ports(&c);
                 }

@@ -155,6 +155,18 @@ pub fn overrides(
                     // Anonymous: lives and goes with the container.
                     None => anon_dir.join(i.to_string()),
                 };
+                let external = m
+                    .source
+                    .as_ref()
+                    .and_then(|k| project.volumes.get(k))
+                    .is_some_and(|v| v.external);
+                if external && !dir.is_dir() {
+                    return Err(err(format!(
+                        "external volume {} does not exist; hb keeps volumes as directories: create it with `mkdir -p {}`",
+                        m.source.clone().unwrap_or_default(),
+                        dir.display()
+                    )));
+                }
                 if !dir.exists() {
                     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
                     fresh.push(NewVolume {

@@ -41,6 +41,9 @@ pub struct Desired {
     pub config_hash: String,
     /// The container name for replica `n` is `container_names[n-1]`.
     pub container_names: Vec<String>,
+    /// Dependencies with `restart: true`: when one of them is created, recreated
+    /// or started, a running container of this service is restarted.
+    pub restart_with: Vec<String>,
 }
 
 /// `hb up`'s choices.
@@ -85,6 +88,15 @@ pub enum Action {
         /// The container.
         container: String,
     },
+    /// Stop and start it as it is (a `restart: true` dependency changed).
+    Restart {
+        /// The service.
+        service: String,
+        /// The container.
+        container: String,
+        /// Why.
+        cause: String,
+    },
     /// Nothing to do: it runs as wanted.
     Keep {
         /// The service.
@@ -110,6 +122,7 @@ impl Action {
             Action::Create { service, .. }
             | Action::Recreate { service, .. }
             | Action::Start { service, .. }
+            | Action::Restart { service, .. }
             | Action::Keep { service, .. }
             | Action::Remove { service, .. } => service,
         }
@@ -121,6 +134,7 @@ impl Action {
             Action::Create { container, .. }
             | Action::Recreate { container, .. }
             | Action::Start { container, .. }
+            | Action::Restart { container, .. }
             | Action::Keep { container, .. }
             | Action::Remove { container, .. } => container,
         }
@@ -150,6 +164,7 @@ impl Plan {
                 Action::Create { .. } => ("create", None),
                 Action::Recreate { cause, .. } => ("recreate", Some(cause)),
                 Action::Start { .. } => ("start", None),
+                Action::Restart { cause, .. } => ("restart", Some(cause)),
                 Action::Keep { .. } => ("keep", None),
                 Action::Remove { cause, .. } => ("remove", Some(cause)),
             };
@@ -189,8 +204,14 @@ pub fn reconcile(
             });
         }
     }
+    // Services whose containers this plan makes or starts.
+    let mut touched: Vec<&str> = Vec::new();
     for d in desired {
         let have = by_service.remove(d.service.as_str()).unwrap_or_default();
+        let changed_dep = d
+            .restart_with
+            .iter()
+            .find(|dep| touched.contains(&dep.as_str()));
         for n in 1..=d.replicas {
             let container = d
                 .container_names
@@ -219,9 +240,16 @@ pub fn reconcile(
                             },
                         }
                     } else if o.state == State::Running {
-                        Action::Keep {
-                            service,
-                            container: o.name.clone(),
+                        match changed_dep {
+                            Some(dep) => Action::Restart {
+                                service,
+                                container: o.name.clone(),
+                                cause: format!("{dep} changed (depends_on restart: true)"),
+                            },
+                            None => Action::Keep {
+                                service,
+                                container: o.name.clone(),
+                            },
                         }
                     } else {
                         Action::Start {
@@ -231,6 +259,15 @@ pub fn reconcile(
                     }
                 }
             });
+        }
+        if steps.iter().any(|a| {
+            a.service() == d.service
+                && matches!(
+                    a,
+                    Action::Create { .. } | Action::Recreate { .. } | Action::Start { .. }
+                )
+        }) {
+            touched.push(&d.service);
         }
         // Scaled down: the highest numbers go.
         for o in have.iter().filter(|o| o.number > d.replicas) {
@@ -254,6 +291,7 @@ mod tests {
             replicas,
             config_hash: hash.into(),
             container_names: (1..=replicas).map(|n| format!("p-{service}-{n}")).collect(),
+            restart_with: Vec::new(),
         }
     }
 
@@ -321,6 +359,30 @@ mod tests {
         // A service not asked for this time is not an orphan.
         let plan = reconcile(&want, &["gone".into()], &obs, opts);
         assert!(!plan.to_text().contains("remove"));
+    }
+
+    #[test]
+    fn a_restart_true_dependency_restarts_its_dependents() {
+        let mut api = desired("api", 1, "a");
+        api.restart_with = vec!["db".into()];
+        let web = desired("web", 1, "w");
+        let obs = [
+            observed("db", 1, "old", State::Running),
+            observed("api", 1, "a", State::Running),
+            observed("web", 1, "w", State::Running),
+        ];
+        let plan = reconcile(
+            &[desired("db", 1, "new"), api, web],
+            &[],
+            &obs,
+            Options::default(),
+        );
+        assert_eq!(
+            plan.to_text(),
+            "recreate  db               p-db-1  (its configuration or image changed)\n\
+             restart   api              p-api-1  (db changed (depends_on restart: true))\n\
+             keep      web              p-web-1\n"
+        );
     }
 
     #[test]

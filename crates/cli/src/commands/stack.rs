@@ -39,6 +39,7 @@ fn progress(e: Event) {
                 Action::Create { .. } => "created and started",
                 Action::Recreate { .. } => "recreated and started",
                 Action::Start { .. } => "started",
+                Action::Restart { .. } => "restarted",
                 Action::Keep { .. } => return note(&format!(" ✔ {:<24} running", a.container())),
                 Action::Remove { .. } => "removed",
             };
@@ -221,6 +222,21 @@ pub fn down(pa: &ProjectArgs, a: &DownArgs) -> Result<ExitCode> {
         timeout: a.timeout.map(Duration::from_secs),
     };
     engine.down(&project, &opts, &progress)?;
+    if a.rmi.as_deref() == Some("all") {
+        let images: std::collections::BTreeSet<&String> = project
+            .services
+            .values()
+            .filter_map(|s| s.image.as_ref())
+            .collect();
+        for image in images {
+            let Ok(record) = engine.store.find(image) else {
+                continue;
+            };
+            if engine.store.forget(&record.name)? {
+                note(&format!(" ✔ {image:<24} image removed"));
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
