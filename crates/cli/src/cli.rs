@@ -566,6 +566,12 @@ pub struct RunArgs {
     /// Run in the background and print the container name
     #[arg(short, long)]
     pub detach: bool,
+    /// Security options: systempaths=unconfined, no-new-privileges, no-new-privileges:false (repeatable)
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Log rotation: max-size=SIZE, max-file=N (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// Container name (default: generated)
     #[arg(long)]
     pub name: Option<String>,

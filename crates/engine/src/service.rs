@@ -74,9 +74,29 @@ pub fn health(name: &str, s: &Service, image: &hb_image::LocalImage) -> Result<O
 
 /// How the shim supervises the service's containers.
 pub fn supervision(name: &str, s: &Service, image: &hb_image::LocalImage) -> Result<Supervision> {
+    let options = s.other.get("logging").and_then(|l| l.get("options"));
+    let option = |k: &str| options.and_then(|o| o.get(k)).and_then(|v| v.as_str());
+    let log_max_size = option("max-size")
+        .map(|v| {
+            hb_compose::units::parse_size(v).ok_or_else(|| Error::Service {
+                service: name.to_string(),
+                message: format!("logging.options.max-size `{v}` is not a size: write it like 10m"),
+            })
+        })
+        .transpose()?;
+    let log_max_files = option("max-file")
+        .map(|v| {
+            v.parse::<u32>().map_err(|_| Error::Service {
+                service: name.to_string(),
+                message: format!("logging.options.max-file `{v}` is not a count"),
+            })
+        })
+        .transpose()?;
     Ok(Supervision {
         restart: s.restart.clone(),
         health: health(name, s, image)?,
+        log_max_size,
+        log_max_files,
     })
 }
 
@@ -224,7 +244,7 @@ pub fn overrides(
                 .or_else(|| v.as_str().and_then(hb_compose::units::parse_size))
         })
     };
-    let o = Overrides {
+    let mut o = Overrides {
         entrypoint: s.entrypoint.clone(),
         command: s.command.clone(),
         env: s
@@ -280,6 +300,18 @@ pub fn overrides(
             .unwrap_or_default(),
         ..Overrides::default()
     };
+    for opt in s
+        .other
+        .get("security_opt")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+    {
+        // seccomp, apparmor and label options are accepted and not acted on
+        // (docs/stacks.md says so); an unknown one is an error.
+        hb_runtime::spec::security_opt(&mut o, opt).map_err(|e| err(e.to_string()))?;
+    }
     Ok((o, fresh))
 }
 

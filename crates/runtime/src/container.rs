@@ -58,6 +58,10 @@ pub struct Supervision {
     pub restart: Option<String>,
     /// The healthcheck, if any.
     pub health: Option<HealthSpec>,
+    /// Rotate the log past this many bytes (`logging.options.max-size`).
+    pub log_max_size: Option<u64>,
+    /// Keep this many log files, the current one included (`max-file`; default 1).
+    pub log_max_files: Option<u32>,
 }
 
 /// A healthcheck (compose `healthcheck`, or the image's `Healthcheck`).
@@ -350,6 +354,12 @@ impl Runtime {
         if let Some(h) = supervision.health.as_ref().and_then(HealthSpec::to_arg) {
             cmd.arg("--health").arg(h);
         }
+        if let Some(n) = supervision.log_max_size {
+            cmd.arg("--log-max-size").arg(n.to_string());
+        }
+        if let Some(n) = supervision.log_max_files {
+            cmd.arg("--log-max-files").arg(n.to_string());
+        }
         cmd.arg("--crun")
             .arg(&self.crun)
             .arg("--root")
@@ -636,15 +646,33 @@ impl Runtime {
         Ok(args)
     }
 
-    /// The log lines written so far.
+    /// The log lines written so far, the rotated files' first (`ctr.log.N` …
+    /// `ctr.log.1`, then `ctr.log`).
     pub fn logs(&self, c: &Container) -> Result<Vec<LogLine>> {
-        let path = c.dir.join("ctr.log");
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::Io { path, source: e }),
-        };
-        Ok(text.lines().filter_map(parse_cri).collect())
+        let mut files: Vec<(u32, PathBuf)> = fs::read_dir(&c.dir)
+            .map_err(io_err(&c.dir))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let n = match name.strip_prefix("ctr.log") {
+                    Some("") => 0,
+                    Some(rest) => rest.strip_prefix('.')?.parse().ok()?,
+                    None => return None,
+                };
+                Some((n, e.path()))
+            })
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.0));
+        let mut out = Vec::new();
+        for (_, path) in files {
+            match fs::read_to_string(&path) {
+                Ok(t) => out.extend(t.lines().filter_map(parse_cri)),
+                // Rotated away between the listing and the read.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io { path, source: e }),
+            }
+        }
+        Ok(out)
     }
 
     /// Removes the container: stops it if it runs, unmounts its rootfs, deletes

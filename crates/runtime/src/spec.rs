@@ -79,6 +79,12 @@ pub struct Overrides {
     pub shm_size: Option<u64>,
     /// Resource limits (`ulimits`): name (`nofile`, `nproc`, …), soft, hard.
     pub ulimits: Vec<(String, u64, u64)>,
+    /// No masked or read-only paths under /proc and /sys
+    /// (`security_opt: [systempaths=unconfined]`).
+    pub unconfined_paths: bool,
+    /// `no_new_privileges` for the process; default: on unless privileged
+    /// (`security_opt: [no-new-privileges:false]` turns it off).
+    pub no_new_privileges: Option<bool>,
     /// The network namespace to run in.
     pub netns: NetNs,
     /// Lines for `/etc/hosts` after the localhost entries (`IP name alias…`).
@@ -598,6 +604,31 @@ const READONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// Applies one `security_opt` entry (`docker run --security-opt`). Returns a
+/// warning for an option hb accepts without acting on (seccomp, apparmor and
+/// SELinux labels: hb sets no seccomp profile and no LSM label).
+pub fn security_opt(o: &mut Overrides, opt: &str) -> Result<Option<String>> {
+    let (key, value) = opt
+        .split_once(['=', ':'])
+        .map_or((opt, None), |(k, v)| (k, Some(v)));
+    match (key, value) {
+        ("systempaths", Some("unconfined")) => o.unconfined_paths = true,
+        ("no-new-privileges", None | Some("true")) => o.no_new_privileges = Some(true),
+        ("no-new-privileges", Some("false")) => o.no_new_privileges = Some(false),
+        ("seccomp" | "apparmor" | "label", _) => {
+            return Ok(Some(format!(
+                "security_opt {opt}: hb applies no seccomp profile or LSM label; ignored"
+            )))
+        }
+        _ => {
+            return Err(Error::Spec(format!(
+                "security_opt {opt:?} is not known: hb understands systempaths=unconfined, no-new-privileges[:true|false], seccomp=…, apparmor=…, label=…"
+            )))
+        }
+    }
+    Ok(None)
+}
+
 /// Files hb writes for the container and bind-mounts in.
 #[derive(Debug, Clone)]
 pub struct EtcFiles {
@@ -728,7 +759,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
     );
     process.set_capabilities(Some(capabilities));
     process.set_rlimits(Some(limits_r));
-    process.set_no_new_privileges(Some(!o.privileged));
+    process.set_no_new_privileges(Some(o.no_new_privileges.unwrap_or(!o.privileged)));
     spec.set_process(Some(process));
 
     let mut mounts = spec.mounts().clone().unwrap_or_default();
@@ -773,7 +804,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
         if limits.is_some() {
             linux.set_resources(limits);
         }
-        if o.privileged {
+        if o.privileged || o.unconfined_paths {
             linux.set_masked_paths(Some(vec![]));
             linux.set_readonly_paths(Some(vec![]));
         } else {
@@ -814,6 +845,24 @@ mod tests {
 
     fn v(s: &[&str]) -> Option<Vec<String>> {
         Some(s.iter().map(|x| x.to_string()).collect())
+    }
+
+    #[test]
+    fn security_opts_are_read_as_docker_reads_them() {
+        let mut o = Overrides::default();
+        assert_eq!(
+            security_opt(&mut o, "systempaths=unconfined").expect("ok"),
+            None
+        );
+        assert!(o.unconfined_paths);
+        security_opt(&mut o, "no-new-privileges:false").expect("ok");
+        assert_eq!(o.no_new_privileges, Some(false));
+        security_opt(&mut o, "no-new-privileges").expect("ok");
+        assert_eq!(o.no_new_privileges, Some(true));
+        assert!(security_opt(&mut o, "seccomp=unconfined")
+            .expect("ok")
+            .is_some());
+        assert!(security_opt(&mut o, "bogus").is_err());
     }
 
     #[test]

@@ -452,6 +452,7 @@ fn restart_policies_rerun_the_container() {
         Supervision {
             restart: Some("on-failure:2".into()),
             health: None,
+            ..Default::default()
         },
     );
     assert_eq!(
@@ -475,6 +476,7 @@ fn restart_policies_rerun_the_container() {
         Supervision {
             restart: Some("always".into()),
             health: None,
+            ..Default::default()
         },
     );
     until("it restarts twice", 20, || {
@@ -514,6 +516,7 @@ fn healthchecks_go_starting_healthy_unhealthy() {
         Supervision {
             restart: None,
             health: Some(h),
+            ..Default::default()
         },
     );
     let mut seen: Vec<String> = Vec::new();
@@ -682,5 +685,81 @@ fn init_privileged_sysctls_shm_and_ulimits() {
         "CapEff:\t00000000a80425fb",
         "privileged gets more than the defaults"
     );
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn the_log_rotates_at_max_size_and_reads_back_in_order() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let c = env.start(
+        "hb-it-logrot",
+        &image,
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+        Supervision {
+            log_max_size: Some(2000),
+            log_max_files: Some(3),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        env.runtime
+            .wait(&c, Duration::from_secs(30))
+            .expect("exits"),
+        0
+    );
+    assert!(c.dir.join("ctr.log.1").is_file() && c.dir.join("ctr.log.2").is_file());
+    assert!(!c.dir.join("ctr.log.3").exists(), "at most max-file files");
+    for f in ["ctr.log", "ctr.log.1", "ctr.log.2"] {
+        let len = std::fs::metadata(c.dir.join(f)).expect("file").len();
+        assert!(len <= 2000, "{f} is {len} bytes");
+    }
+    let lines = env.output(&c, "stdout");
+    assert_eq!(lines.last().map(String::as_str), Some("line-199"));
+    let n: Vec<u32> = lines
+        .iter()
+        .map(|l| l.trim_start_matches("line-").parse().expect("number"))
+        .collect();
+    assert!(
+        n.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, none missing within what is kept"
+    );
+    assert!(n[0] > 0, "the oldest lines went");
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn systempaths_unconfined_unmasks_proc_and_no_new_privileges_can_be_lifted() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let script = "wc -c < /proc/timer_list; grep -c ' /proc/sys ' /proc/mounts; grep NoNewPrivs /proc/self/status";
+    let (c, code) = env.run(
+        "hb-it-masked",
+        &image,
+        Overrides {
+            command: sh(script),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        env.output(&c, "stdout"),
+        ["0", "1", "NoNewPrivs:\t1"],
+        "Docker's defaults"
+    );
+    env.remove_clean(&c);
+    let mut o = Overrides {
+        command: sh(script),
+        ..Default::default()
+    };
+    hb_runtime::spec::security_opt(&mut o, "systempaths=unconfined").expect("known");
+    hb_runtime::spec::security_opt(&mut o, "no-new-privileges:false").expect("known");
+    let (c, code) = env.run("hb-it-unmasked", &image, o);
+    assert_eq!(code, 0);
+    let out = env.output(&c, "stdout");
+    assert_ne!(out[0], "0", "/proc/timer_list readable");
+    assert_eq!(&out[1..], ["0", "NoNewPrivs:\t0"]);
     env.remove_clean(&c);
 }

@@ -44,7 +44,7 @@ fn emit(line: &LogLine, timestamps: bool) -> std::io::Result<()> {
 
 pub fn run(a: &RunArgs) -> Result<ExitCode> {
     // Flags first: a typo is reported before any pull.
-    let overrides = Overrides {
+    let mut overrides = Overrides {
         entrypoint: a.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
                 vec![]
@@ -81,6 +81,11 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
         ..Overrides::default()
     };
+    for opt in &a.security_opt {
+        if let Some(w) = hb_runtime::spec::security_opt(&mut overrides, opt)? {
+            crate::project::note(&format!("warning: {w}"));
+        }
+    }
     let store = context::store()?;
     let image_ref: ImageRef = a.image.parse()?;
     let record = match store.find(&a.image) {
@@ -93,10 +98,25 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         }
     };
     let image = store.image(&record)?;
-    let supervision = Supervision {
+    let mut supervision = Supervision {
         restart: a.restart.clone(),
         health: health(a, &image)?,
+        ..Supervision::default()
     };
+    for opt in &a.log_opt {
+        match opt.split_once('=') {
+            Some(("max-size", v)) => {
+                supervision.log_max_size = size_flag("--log-opt max-size", Some(v))?
+            }
+            Some(("max-file", v)) => {
+                supervision.log_max_files = Some(
+                    v.parse()
+                        .with_context(|| format!("--log-opt {opt:?}: max-file is a count"))?,
+                )
+            }
+            _ => bail!("--log-opt {opt:?}: hb knows max-size=SIZE and max-file=N"),
+        }
+    }
     let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
     let c = rt.create(&name, &image, &overrides)?;

@@ -45,8 +45,61 @@ fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
     fs::rename(tmp, path)
 }
 
+/// The container's log file, rotated at a size limit as Docker's json-file
+/// driver rotates (`max-size`, `max-file`): `ctr.log` is current, `ctr.log.1`
+/// the one before, up to `ctr.log.<max_files - 1>`.
+struct LogFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: Option<u64>,
+    max_files: u32,
+}
+
+impl LogFile {
+    fn open(path: &Path, max_size: Option<u64>, max_files: u32) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+        })
+    }
+
+    fn write_line(&mut self, line: &[u8]) {
+        if let Some(max) = self.max_size {
+            if self.size > 0 && self.size + line.len() as u64 > max {
+                let _ = self.rotate();
+            }
+        }
+        if self.file.write_all(line).is_ok() {
+            self.size += line.len() as u64;
+        }
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let numbered = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        for i in (1..self.max_files.saturating_sub(1)).rev() {
+            let _ = fs::rename(numbered(i), numbered(i + 1));
+        }
+        if self.max_files > 1 {
+            fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
 /// Copies one stream into the shared log, a CRI line per line.
-fn pump(stream: impl Read, name: &'static str, log: Arc<Mutex<File>>) {
+fn pump(stream: impl Read, name: &'static str, log: Arc<Mutex<LogFile>>) {
     let mut r = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {
@@ -71,7 +124,7 @@ fn pump(stream: impl Read, name: &'static str, log: Arc<Mutex<File>>) {
         line.extend_from_slice(&buf);
         line.push(b'\n');
         if let Ok(mut f) = log.lock() {
-            let _ = f.write_all(&line);
+            f.write_line(&line);
         }
     }
 }
@@ -315,7 +368,12 @@ fn main() -> ExitCode {
     };
     // Written by `hb container stop`/`rm` before they signal: no restart after that.
     let stop_requested = status.with_file_name("stop-requested");
-    let log = match OpenOptions::new().create(true).append(true).open(&a["log"]) {
+    let max_size = a.get("log-max-size").and_then(|v| v.parse().ok());
+    let max_files = a
+        .get("log-max-files")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let log = match LogFile::open(Path::new(&a["log"]), max_size, max_files) {
         Ok(f) => Arc::new(Mutex::new(f)),
         Err(e) => return fail(&status, &format!("cannot open the log: {e}")),
     };
@@ -381,7 +439,7 @@ fn main() -> ExitCode {
             let _ = t.join();
         }
         if let Ok(f) = log.lock() {
-            let _ = f.sync_all();
+            let _ = f.file.sync_all();
         }
         // `crun run` removes its state when the container exits; if it died before
         // it could (killed itself), the state goes here.
@@ -455,9 +513,28 @@ mod tests {
     }
 
     #[test]
+    fn the_log_rotates_at_its_size_keeping_max_files() {
+        let d = std::env::temp_dir().join(format!("hb-shim-rot-{}", std::process::id()));
+        fs::create_dir_all(&d).expect("dir");
+        let path = d.join("ctr.log");
+        let mut log = LogFile::open(&path, Some(100), 3).expect("log");
+        for i in 0..10 {
+            log.write_line(format!("{i:039}\n").as_bytes()); // 40 bytes a line
+        }
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+        // Two lines a file; the current one and two older ones kept.
+        assert_eq!(read(&path).lines().count(), 2);
+        assert!(read(&path).ends_with(&format!("{:039}\n", 9)));
+        assert!(read(&d.join("ctr.log.1")).starts_with(&format!("{:039}", 6)));
+        assert!(read(&d.join("ctr.log.2")).starts_with(&format!("{:039}", 4)));
+        assert!(!d.join("ctr.log.3").exists());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
     fn streams_become_cri_lines() {
         let d = std::env::temp_dir().join(format!("hb-shim-test-{}", std::process::id()));
-        let log = Arc::new(Mutex::new(File::create(&d).expect("log")));
+        let log = Arc::new(Mutex::new(LogFile::open(&d, None, 1).expect("log")));
         let long = "x".repeat(MAX_LINE + 10);
         pump(format!("one\ntwo\n{long}\nlast").as_bytes(), "stderr", log);
         let text = fs::read_to_string(&d).expect("read");
