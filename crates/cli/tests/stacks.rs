@@ -669,3 +669,89 @@ fn events_cp_and_exec_detached() {
     let left = leaks(st.root.path(), &st.run_dir(), &["evt-box-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+/// What a reboot does to a running stack: every process gone, every mount
+/// gone, /run (crun's state, the network namespaces) emptied, cgroups gone.
+fn reboot(st: &Stack) {
+    let rt = hb_runtime::container::Runtime {
+        root: st.root.path().to_path_buf(),
+        run: st.run_dir(),
+        crun: "crun".into(),
+        shim: "hb-shim".into(),
+    };
+    let kill = |pid: &str| {
+        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    };
+    for c in rt.list() {
+        let status: serde_json::Value = std::fs::read(c.dir.join("status"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(pid) = status["shim_pid"].as_u64() {
+            kill(&pid.to_string());
+        }
+        if let Ok(pid) = std::fs::read_to_string(c.dir.join("proxy.pid")) {
+            kill(&pid);
+        }
+        let cgroups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .expect("cgroups")
+            .flatten()
+            .map(|h| h.path().join("hb").join(rt.cgroup_name(&c.id)))
+            .filter(|p| p.is_dir())
+            .collect();
+        for cg in &cgroups {
+            for pid in std::fs::read_to_string(cg.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                kill(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for cg in &cgroups {
+            let _ = std::fs::remove_dir(cg);
+        }
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(c.dir.join("rootfs"))
+            .status();
+    }
+    for ns in hb_net::Net::new(&rt.tag(), &hb_net::RealIp).namespaces() {
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    }
+    let _ = std::fs::remove_dir_all(st.run_dir());
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn a_stack_comes_back_after_a_reboot_with_its_containers_changes() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    let port = free_port();
+    st.ok(port, &["up", "-d"]);
+    serves(&st, port, "seeded-");
+    st.ok(
+        port,
+        &["exec", "db", "sh", "-c", "echo kept > /in-the-rootfs"],
+    );
+    reboot(&st);
+    assert!(
+        !st.ok(port, &["ps", "-a"]).contains("running"),
+        "nothing runs after the reboot"
+    );
+    let out = st.ok(port, &["up", "-d"]);
+    assert!(
+        !out.contains("created") && !out.contains("recreated"),
+        "the containers are kept:\n{out}"
+    );
+    serves(&st, port, "seeded-");
+    assert_eq!(
+        st.ok(port, &["exec", "db", "cat", "/in-the-rootfs"]).trim(),
+        "kept"
+    );
+    st.ok(port, &["down"]);
+    st.assert_clean();
+}

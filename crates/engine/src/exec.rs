@@ -642,6 +642,16 @@ impl Engine {
             message: "it is no longer in the project; `hb up --remove-orphans` removes it".into(),
         })?;
         let image = self.image_of(c)?;
+        if let Some(ns) = joined_netns(c).filter(|p| !p.exists()) {
+            return Err(Error::Service {
+                service: svc,
+                message: format!(
+                    "{}'s network namespace {} is gone (after a reboot?); `hb up` makes it again",
+                    c.id,
+                    ns.display()
+                ),
+            });
+        }
         self.rt
             .start(c, &service::supervision(&svc, s, &image)?)
             .map_err(rt_err(&c.id))?;
@@ -700,11 +710,23 @@ impl Engine {
     }
 }
 
+/// The network namespace file a container's spec joins, if any.
+fn joined_netns(c: &Container) -> Option<PathBuf> {
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.dir.join("config.json")).ok()?).ok()?;
+    spec["linux"]["namespaces"]
+        .as_array()?
+        .iter()
+        .find(|n| n["type"] == "network")?["path"]
+        .as_str()
+        .map(PathBuf::from)
+}
+
 fn proxy_alive(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("proxy.pid"))
         .ok()
-        .and_then(|p| std::fs::read_to_string(format!("/proc/{}/comm", p.trim())).ok())
-        .is_some_and(|c| c.trim() == "hb-proxy")
+        .and_then(|p| p.trim().parse().ok())
+        .is_some_and(|pid| hb_runtime::container::process_alive(pid, "hb-proxy"))
 }
 
 /// Runs `f` on every item in threads of its own; returns the errors.
@@ -866,6 +888,7 @@ impl Ctx<'_> {
                             service: svc.to_string(),
                             message: format!("container {container} vanished"),
                         })?;
+                    self.reattach(svc, container)?;
                     self.engine.start_container(self.project, &c)?;
                     self.collect_ports(&c);
                 }
@@ -894,6 +917,37 @@ impl Ctx<'_> {
             (self.on)(Event::Done((*a).clone(), t.elapsed()));
         }
         Ok(())
+    }
+
+    /// Gives a container its network namespace back if it is gone (a reboot
+    /// empties /run): same name, same addresses, so its spec still holds.
+    fn reattach(&self, svc: &str, container: &str) -> Result<()> {
+        let Mode::Bridged(nets) = &self.modes[svc] else {
+            return Ok(());
+        };
+        let net = self.engine.net();
+        if hb_net::Net::ns_path(&net.container_ns(container)).exists() {
+            return Ok(());
+        }
+        let on = self.attachments(container, nets)?;
+        net.attach(self.project.name.as_str(), container, &on)?;
+        Ok(())
+    }
+
+    /// A container's address on each of its networks, from the plan's peers.
+    fn attachments(&self, container: &str, nets: &[(String, u32)]) -> Result<Vec<Attachment>> {
+        nets.iter()
+            .map(|(_, idx)| {
+                self.peers
+                    .iter()
+                    .find(|p| p.network == *idx && p.names.first().is_some_and(|n| n == container))
+                    .map(|p| Attachment {
+                        network: *idx,
+                        address: p.address,
+                    })
+                    .ok_or_else(|| Error::State(format!("no address for {container}")))
+            })
+            .collect()
     }
 
     fn collect_ports(&self, c: &Container) {
@@ -1059,20 +1113,7 @@ impl Ctx<'_> {
                 o.netns = NetNs::Join(path);
             }
             Mode::Bridged(nets) => {
-                let mut on = Vec::new();
-                for (_, idx) in nets {
-                    let p = self
-                        .peers
-                        .iter()
-                        .find(|p| {
-                            p.network == *idx && p.names.first().is_some_and(|n| n == container)
-                        })
-                        .ok_or_else(|| Error::State(format!("no address for {container}")))?;
-                    on.push(Attachment {
-                        network: *idx,
-                        address: p.address,
-                    });
-                }
+                let on = self.attachments(container, nets)?;
                 address = on.first().map(|a| a.address);
                 let idxs: Vec<u32> = nets.iter().map(|(_, i)| *i).collect();
                 o.hosts =

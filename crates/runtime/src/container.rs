@@ -278,6 +278,15 @@ impl Runtime {
         for d in [&rootfs, &upper, &work] {
             fs::create_dir(d).map_err(io_err(d))?;
         }
+        // The layer list stays with the container, so that its rootfs can be
+        // mounted again after a reboot (mounts do not survive one).
+        let layers: String = image
+            .layers
+            .iter()
+            .map(|l| format!("{}\n", l.display()))
+            .collect();
+        let layers_file = c.dir.join("layers");
+        fs::write(&layers_file, layers).map_err(io_err(&layers_file))?;
         mount_overlay(&image.layers, &upper, &work, &rootfs)?;
         let hostname = overrides
             .hostname
@@ -342,6 +351,7 @@ impl Runtime {
         use std::os::unix::process::CommandExt;
         let crun_root = self.run.join("crun");
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
+        self.ensure_rootfs(c)?;
         let _ = fs::remove_file(c.dir.join("stop-requested"));
         let status = c.dir.join("status");
         let starting = c.dir.join("status.starting");
@@ -396,6 +406,35 @@ impl Runtime {
             std::thread::sleep(Duration::from_micros(500));
         }
         Ok(())
+    }
+
+    /// Mounts the container's rootfs again if it is not (after a reboot), from
+    /// the layers recorded when it was created; its own changes are in `upper/`.
+    pub fn ensure_rootfs(&self, c: &Container) -> Result<()> {
+        let rootfs = c.dir.join("rootfs");
+        if RealHost.is_mountpoint(&rootfs) {
+            return Ok(());
+        }
+        let layers_file = c.dir.join("layers");
+        let layers: Vec<PathBuf> = fs::read_to_string(&layers_file)
+            .map_err(io_err(&layers_file))?
+            .lines()
+            .map(PathBuf::from)
+            .collect();
+        if let Some(missing) = layers.iter().find(|l| !l.is_dir()) {
+            return Err(Error::Io {
+                path: missing.clone(),
+                source: io::Error::other(format!(
+                    "a layer of {}'s image is gone (pruned?); recreate the container",
+                    c.id
+                )),
+            });
+        }
+        // The overlay's work dir must be empty to mount again.
+        let work = c.dir.join("work");
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&work).map_err(io_err(&work))?;
+        mount_overlay(&layers, &c.dir.join("upper"), &work, &rootfs)
     }
 
     /// The labels it was created with (`dev.hb.project`, `dev.hb.service`, …).
@@ -752,6 +791,12 @@ fn remove_cgroups(name: &str) -> Result<()> {
 
 /// True if `pid` is a live hb-shim process.
 fn shim_alive(pid: u32) -> bool {
+    process_alive(pid, "hb-shim")
+}
+
+/// True if `pid` is a live process named `comm` (a zombie, waiting for a slow
+/// reaper, is not: it holds nothing any more).
+pub fn process_alive(pid: u32, comm: &str) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -760,7 +805,7 @@ fn shim_alive(pid: u32) -> bool {
         .rsplit_once(')')
         .map(|(_, r)| r.trim_start())
         .unwrap_or("");
-    stat.contains("(hb-shim)") && !after.starts_with('Z')
+    stat.contains(&format!("({comm})")) && !after.starts_with('Z')
 }
 
 /// Mounts the overlay: the image's layers (topmost first) under the container's upper dir.
