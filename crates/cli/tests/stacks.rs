@@ -87,7 +87,13 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         // A failed assertion must not leave the stack running.
-        let _ = self.hb(0, &["down", "-v", "-t", "0"]);
+        let o = self.hb(0, &["down", "-v", "-t", "0"]);
+        if !o.status.success() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("cleanup: hb down failed: {}", String::from_utf8_lossy(&o.stderr));
+            }
+        }
     }
 }
 
