@@ -87,7 +87,8 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         // A failed assertion must not leave the stack running.
-        let o = self.hb(0, &["down", "-v", "-t", "0"]);
+        // (Any valid port: `down` publishes nothing, but the file must load.)
+        let o = self.hb(8080, &["down", "-v", "-t", "0"]);
         if !o.status.success() {
             #[allow(clippy::print_stderr)]
             {
