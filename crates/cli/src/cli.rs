@@ -83,6 +83,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring services up, then keep them in step with the source tree (develop.watch)
+    Watch {
+        /// Services; default: all
+        services: Vec<String>,
+        /// Do not run `up` first
+        #[arg(long)]
+        no_up: bool,
+        /// Do not stream the services' logs
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Send a signal to the project's containers
     Kill {
         /// Services; default: all
@@ -213,6 +224,9 @@ pub struct UpArgs {
     /// Plain log prefixes, without color
     #[arg(long)]
     pub no_color: bool,
+    /// Watch the source tree after `up` (as `hb watch`)
+    #[arg(short, long)]
+    pub watch: bool,
 }
 
 /// `hb down`.

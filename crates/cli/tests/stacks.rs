@@ -27,12 +27,23 @@ struct Stack {
 
 impl Stack {
     fn new(reg: &Registries) -> Self {
+        Self::example(reg, "webapp")
+    }
+
+    /// A copy of `examples/<name>`.
+    fn example(reg: &Registries, name: &str) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
-        let dir = root.path().join("webapp");
-        std::fs::create_dir(&dir).expect("project dir");
-        let example =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/webapp/compose.yaml");
-        std::fs::copy(example, dir.join("compose.yaml")).expect("copy the example");
+        let dir = root.path().join(name);
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name);
+        let cp = Command::new("cp")
+            .arg("-r")
+            .arg(&example)
+            .arg(&dir)
+            .status()
+            .expect("cp");
+        assert!(cp.success(), "copy {}", example.display());
         Stack {
             root,
             dir,
@@ -92,7 +103,10 @@ impl Drop for Stack {
         if !o.status.success() {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("cleanup: hb down failed: {}", String::from_utf8_lossy(&o.stderr));
+                eprintln!(
+                    "cleanup: hb down failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
             }
         }
     }
@@ -761,4 +775,160 @@ fn a_stack_comes_back_after_a_reboot_with_its_containers_changes() {
     );
     st.ok(port, &["down"]);
     st.assert_clean();
+}
+
+/// How long until GET `path` on 127.0.0.1:port contains `want`; panics after 10 s.
+fn fetch_until(port: u16, path: &str, want: &str) -> Duration {
+    let t = Instant::now();
+    let mut last = String::new();
+    while t.elapsed() < Duration::from_secs(10) {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains(want) {
+                return t.elapsed();
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("127.0.0.1:{port}{path} never answered with {want:?}; last: {last:?}");
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn watch_syncs_restarts_batches_and_ignores() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::example(&reg, "watch");
+    let (web, greeter, config) = (free_port(), free_port(), free_port());
+    let env = |c: &mut Command| {
+        c.env("WEB_PORT", web.to_string())
+            .env("GREETER_PORT", greeter.to_string())
+            .env("CONFIG_PORT", config.to_string());
+    };
+    let mut up = st.cmd(web, &["up", "-d"]);
+    env(&mut up);
+    assert!(up.status().expect("up").success());
+    let mut w = st.cmd(web, &["watch", "--no-up", "--quiet"]);
+    env(&mut w);
+    let mut watch = w
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hb watch");
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let reader = {
+        let lines = lines.clone();
+        let err = watch.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(l);
+            }
+        })
+    };
+    let actions = |svc: &str| -> Vec<String> {
+        lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|l| l.contains(&format!("⟳ {svc}:")) || l.contains(&format!("✘ {svc}:")))
+            .cloned()
+            .collect()
+    };
+    let site = st.dir.join("site");
+    let write = |p: &Path, text: &str| std::fs::write(p, text).expect("write");
+    let settle = || std::thread::sleep(Duration::from_millis(400));
+    // initial_sync: greeter restarted with its message.
+    fetch_until(greeter, "/", "greetings v1");
+    settle();
+    let web_before = actions("web").len();
+
+    // sync
+    write(&site.join("index.html"), "hello v2\n");
+    fetch_until(web, "/", "hello v2");
+    settle();
+    // ignored files trigger nothing
+    let n = actions("web").len();
+    write(&site.join("scratch.tmp"), "x");
+    std::fs::create_dir_all(site.join("drafts")).expect("drafts");
+    write(&site.join("drafts/next.html"), "x");
+    settle();
+    assert_eq!(
+        actions("web").len(),
+        n,
+        "ignored files trigger nothing: {:?}",
+        actions("web")
+    );
+    // a burst of 100 files is one action
+    for i in 0..100 {
+        write(&site.join(format!("page{i}.html")), &format!("page {i}\n"));
+    }
+    fetch_until(web, "/page99.html", "page 99");
+    settle();
+    let burst: Vec<String> = actions("web")[n..].to_vec();
+    assert_eq!(burst.len(), 1, "one action for the burst: {burst:?}");
+    assert!(burst[0].contains("synced 100 files"), "{burst:?}");
+    // an editor that saves by writing a new file and renaming it over the old
+    write(&site.join(".index.html.new"), "hello v3\n");
+    std::fs::rename(site.join(".index.html.new"), site.join("index.html")).expect("rename");
+    fetch_until(web, "/", "hello v3");
+    // a deleted and recreated directory is followed
+    std::fs::create_dir_all(site.join("sub")).expect("sub");
+    write(&site.join("sub/a.html"), "sub v1\n");
+    fetch_until(web, "/sub/a.html", "sub v1");
+    std::fs::remove_dir_all(site.join("sub")).expect("rm sub");
+    settle();
+    std::fs::create_dir_all(site.join("sub")).expect("sub again");
+    write(&site.join("sub/a.html"), "sub v2\n");
+    fetch_until(web, "/sub/a.html", "sub v2");
+    // a deleted file is deleted in the container too
+    std::fs::remove_file(site.join("page0.html")).expect("rm");
+    settle();
+    let o = st.hb(web, &["exec", "web", "test", "-e", "/www/page0.html"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "page0.html deleted in the container"
+    );
+
+    // sync+restart and restart
+    write(&st.dir.join("greeter/message.txt"), "greetings v2\n");
+    fetch_until(greeter, "/", "greetings v2");
+    write(&st.dir.join("conf/value.txt"), "value v2\n");
+    fetch_until(config, "/", "value v2");
+    assert!(
+        actions("greeter")
+            .iter()
+            .any(|l| l.contains("synced 1 file, restarted")),
+        "{:?}",
+        actions("greeter")
+    );
+    assert!(
+        actions("config").iter().any(|l| l.contains("restarted")),
+        "{:?}",
+        actions("config")
+    );
+    assert!(actions("web").len() > web_before);
+
+    let pid = watch.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    assert!(watch.wait().expect("watch ends").success());
+    let _ = reader.join();
+    st.ok(web, &["down"]);
+    let left = leaks(
+        st.root.path(),
+        &st.run_dir(),
+        &["watch-web-1", "watch-greeter-1", "watch-config-1"],
+    );
+    assert!(left.is_empty(), "left behind: {left:#?}");
 }

@@ -20,6 +20,7 @@ pub mod events;
 mod exec;
 pub mod service;
 pub mod state;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

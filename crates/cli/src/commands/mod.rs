@@ -30,6 +30,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stop(a) => stack::stop(&cli.project, &a),
         Command::Restart(a) => stack::restart(&cli.project, &a),
         Command::Run(a) => stack::run(&cli.project, &a),
+        Command::Watch {
+            services,
+            no_up,
+            quiet,
+        } => stack::watch(&cli.project, &services, no_up, quiet),
         Command::Events { services, json } => stack::events(&cli.project, &services, json),
         Command::Cp { src, dest, index } => stack::cp(&cli.project, &src, &dest, index),
         Command::Kill { services, signal } => stack::kill(&cli.project, &services, &signal),

@@ -95,10 +95,110 @@ pub fn up(pa: &ProjectArgs, a: &UpArgs) -> Result<ExitCode> {
             p.host, p.target, p.protocol
         ));
     }
+    if a.watch {
+        return watching(
+            &engine,
+            &project,
+            &a.services,
+            !a.detach,
+            a.no_color,
+            a.timestamps,
+        );
+    }
     if a.detach || a.wait {
         return Ok(ExitCode::SUCCESS);
     }
     foreground(&engine, &project, a)
+}
+
+pub fn watch(pa: &ProjectArgs, services: &[String], no_up: bool, quiet: bool) -> Result<ExitCode> {
+    let project = load(pa)?;
+    let engine = context::engine()?;
+    if !no_up {
+        let opts = hb_engine::UpOptions {
+            services: services.to_vec(),
+            ..hb_engine::UpOptions::default()
+        };
+        engine.up(&project, &opts, &progress)?;
+    }
+    watching(&engine, &project, services, !quiet, false, false)
+}
+
+/// The watch loop in a thread of its own, the services' logs here (unless
+/// `logs` is off), until Ctrl-C. The stack stays up afterwards, as with
+/// `docker compose watch`.
+fn watching(
+    engine: &Engine,
+    project: &Project,
+    services: &[String],
+    logs: bool,
+    no_color: bool,
+    timestamps: bool,
+) -> Result<ExitCode> {
+    let (rules, notes) = hb_engine::watch::rules(project, services)?;
+    for n in &notes {
+        note(n);
+    }
+    if rules.is_empty() {
+        bail!("nothing to watch: no service has develop.watch rules or a bind-mounted source (see docs/watch.md)");
+    }
+    for r in &rules {
+        note(&format!(
+            " 👁 {:<12} {} → {:?}{}",
+            r.service,
+            r.path.display(),
+            r.action,
+            r.target
+                .as_deref()
+                .map(|t| format!(" {t}"))
+                .unwrap_or_default()
+        ));
+    }
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    watch_interrupts(interrupts.clone());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> Result<ExitCode> {
+        let watcher = scope.spawn(|| {
+            engine.watch(
+                project,
+                &rules,
+                &stop,
+                &|e: hb_engine::watch::WatchEvent| {
+                    if e.failed {
+                        note(&format!(" ✘ {}: {} ({})", e.service, e.what, ms(e.took)));
+                    } else {
+                        note(&format!(" ⟳ {}: {} in {}", e.service, e.what, ms(e.took)));
+                    }
+                },
+            )
+        });
+        let name = project.name.as_str();
+        let mut tail = Tail::new(
+            !no_color && std::io::stdout().is_terminal(),
+            timestamps,
+            true,
+        );
+        if logs {
+            // Only what comes from now on.
+            for (c, _) in engine.containers(name) {
+                let size = std::fs::metadata(c.dir.join("ctr.log"))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                tail.offsets.insert(c.id.clone(), size);
+            }
+        }
+        while interrupts.load(Ordering::SeqCst) == 0 && !watcher.is_finished() {
+            if logs {
+                tail.poll(&engine.containers(name), &engine.rt)?;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::SeqCst);
+        watcher
+            .join()
+            .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `up` in the foreground: every service's output until Ctrl-C (then a graceful
