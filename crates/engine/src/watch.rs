@@ -360,7 +360,25 @@ impl Engine {
         changed: &BTreeSet<PathBuf>,
         on: &(dyn Fn(WatchEvent) + Sync),
     ) {
-        for (svc, hits) in group(rules, changed) {
+        // Under the project's lock, so that an `up` or `down` running meanwhile
+        // is never raced (a container `down` removes is not restarted behind it).
+        let groups = group(rules, changed);
+        if groups.is_empty() {
+            return;
+        }
+        let _lock = match self.lock(project.name.as_str()) {
+            Ok(l) => l,
+            Err(e) => {
+                on(WatchEvent {
+                    service: String::new(),
+                    what: e.to_string(),
+                    took: Duration::ZERO,
+                    failed: true,
+                });
+                return;
+            }
+        };
+        for (svc, hits) in groups {
             let t = Instant::now();
             let result = self.act_on(project, &svc, &hits);
             let (what, failed) = match result {

@@ -96,14 +96,20 @@ pub fn up(pa: &ProjectArgs, a: &UpArgs) -> Result<ExitCode> {
         ));
     }
     if a.watch {
-        return watching(
+        watching(
             &engine,
             &project,
             &a.services,
             !a.detach,
             a.no_color,
             a.timestamps,
-        );
+        )?;
+        if !a.detach {
+            // `up` in the foreground: Ctrl-C stops the stack too, as without --watch.
+            note(&format!("stopping {}…", project.name.as_str()));
+            stop_all(&engine, &project, &[], None, &|| false)?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if a.detach || a.wait {
         return Ok(ExitCode::SUCCESS);
