@@ -299,7 +299,7 @@ pub struct LogsArgs {
 /// `hb exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// No TTY (hb exec has none yet; accepted for compatibility)
+    /// No terminal, even when hb runs on one (the default there is a terminal)
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Set an environment variable (KEY=VALUE)
@@ -501,8 +501,14 @@ pub enum ContainerCommand {
         #[arg(short, long, default_value = "KILL")]
         signal: String,
     },
-    /// Run a command in a running container (no TTY)
+    /// Run a command in a running container
     Exec {
+        /// Allocate a terminal (with -i: an interactive session, as `docker exec -it`)
+        #[arg(short, long)]
+        tty: bool,
+        /// Keep standard input open (accepted; input always flows on a terminal)
+        #[arg(short, long)]
+        interactive: bool,
         /// Set an environment variable (KEY=VALUE)
         #[arg(short, long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,

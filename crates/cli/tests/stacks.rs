@@ -567,8 +567,8 @@ fn pause_top_stats_stop_start_kill_and_rm() {
 
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
-fn events_cp_and_exec_detached() {
-    if !privileged(&["registry", "crun", "ip"]) {
+fn events_cp_and_exec_on_a_terminal_or_detached() {
+    if !privileged(&["registry", "crun", "ip", "script"]) {
         return;
     }
     use std::io::BufRead;
@@ -625,6 +625,45 @@ fn events_cp_and_exec_detached() {
     assert_eq!(
         st.ok(0, &["exec", "box", "cat", &format!("/tmp/{marker}")]),
         "from the host\n"
+    );
+
+    // On a terminal (script(1) gives one), exec gets one too, input flows in and
+    // the exit code comes back; -T turns it off.
+    let hb_bin = env!("CARGO_BIN_EXE_hb");
+    let on_tty = |input: &str, cmd: &str| {
+        let c = st.cmd(0, &[]);
+        let mut child = Command::new("script")
+            .args(["-qec", &format!("{hb_bin} {cmd}"), "/dev/null"])
+            .current_dir(&st.dir)
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("input");
+        child.wait_with_output().expect("script ends")
+    };
+    let o = on_tty("", "exec box sh -c 'tty; exit 3'");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("/dev/pts/"),
+        "{o:?}"
+    );
+    let o = on_tty("echo typed-$((40+2))\nexit 5\n", "exec box sh");
+    assert_eq!(o.status.code(), Some(5));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("typed-42"),
+        "{o:?}"
+    );
+    let o = on_tty("", "exec -T box tty");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("not a tty"),
+        "{o:?}"
     );
 
     // exec -d returns at once; the command goes on.

@@ -152,6 +152,16 @@ pub struct Health {
     pub log: Vec<serde_json::Value>,
 }
 
+/// How `crun exec` is run.
+enum ExecMode<'a> {
+    /// Output captured.
+    Plain,
+    /// In the background.
+    Detach,
+    /// On a terminal whose master end goes to this socket.
+    Console(&'a Path),
+}
+
 /// What the shim records.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Status {
@@ -597,7 +607,7 @@ impl Runtime {
         user: Option<&str>,
         workdir: Option<&str>,
     ) -> Result<(i32, Vec<u8>, Vec<u8>)> {
-        let args = self.exec_args(c, command, env, user, workdir, false)?;
+        let args = self.exec_args(c, command, env, user, workdir, ExecMode::Plain)?;
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.crun(&refs)?;
         Ok((out.status.code().unwrap_or(255), out.stdout, out.stderr))
@@ -612,7 +622,7 @@ impl Runtime {
         user: Option<&str>,
         workdir: Option<&str>,
     ) -> Result<()> {
-        let args = self.exec_args(c, command, env, user, workdir, true)?;
+        let args = self.exec_args(c, command, env, user, workdir, ExecMode::Detach)?;
         // The detached process inherits crun's stdio: pipes would keep us
         // waiting for it, so it gets none (and crun's own message is lost).
         let status = Command::new(&self.crun)
@@ -637,6 +647,40 @@ impl Runtime {
         })
     }
 
+    /// Starts a command in the running container on a new terminal: crun sends
+    /// the terminal's master end to `console_socket` (a listening Unix socket
+    /// the caller accepts on); the returned crun process exits with the
+    /// command's exit code.
+    pub fn exec_console(
+        &self,
+        c: &Container,
+        command: &[String],
+        env: &[(String, Option<String>)],
+        user: Option<&str>,
+        workdir: Option<&str>,
+        console_socket: &Path,
+    ) -> Result<std::process::Child> {
+        let args = self.exec_args(
+            c,
+            command,
+            env,
+            user,
+            workdir,
+            ExecMode::Console(console_socket),
+        )?;
+        Command::new(&self.crun)
+            .arg("--root")
+            .arg(self.run.join("crun"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::Io {
+                path: self.crun.clone(),
+                source: e,
+            })
+    }
+
     fn exec_args(
         &self,
         c: &Container,
@@ -644,14 +688,19 @@ impl Runtime {
         env: &[(String, Option<String>)],
         user: Option<&str>,
         workdir: Option<&str>,
-        detach: bool,
+        mode: ExecMode<'_>,
     ) -> Result<Vec<String>> {
         if !self.running(c) {
             return Err(Error::NotRunning { id: c.id.clone() });
         }
         let mut args: Vec<String> = vec!["exec".into()];
-        if detach {
-            args.push("--detach".into());
+        match mode {
+            ExecMode::Plain => {}
+            ExecMode::Detach => args.push("--detach".into()),
+            ExecMode::Console(socket) => {
+                args.push("--tty".into());
+                args.push(format!("--console-socket={}", socket.display()));
+            }
         }
         // `crun exec --env` replaces the environment: give the container's own
         // (from its spec) with the overrides on top, as `docker exec -e` does.

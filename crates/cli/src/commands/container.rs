@@ -433,9 +433,14 @@ pub fn exec(
     env: &[String],
     user: Option<&str>,
     workdir: Option<&str>,
+    tty: bool,
 ) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     let c = find(&rt, name)?;
+    if tty {
+        let code = crate::commands::tty::exec(&rt, &c, command, &env_flags(env), user, workdir)?;
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
     let (code, out, err) = rt.exec(&c, command, &env_flags(env), user, workdir)?;
     std::io::stdout().write_all(&out)?;
     std::io::stderr().write_all(&err)?;

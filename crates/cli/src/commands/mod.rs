@@ -16,6 +16,7 @@ mod login;
 mod observe;
 mod pull;
 pub(crate) mod stack;
+mod tty;
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -104,9 +105,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             env,
             user,
             workdir,
+            tty,
+            interactive: _,
             name,
             command,
-        }) => container::exec(&name, &command, &env, user.as_deref(), workdir.as_deref()),
+        }) => container::exec(
+            &name,
+            &command,
+            &env,
+            user.as_deref(),
+            workdir.as_deref(),
+            tty,
+        ),
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
     }

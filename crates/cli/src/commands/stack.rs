@@ -668,6 +668,17 @@ pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
+    if !a.no_tty && crate::commands::tty::on_terminal() {
+        let code = crate::commands::tty::exec(
+            &engine.rt,
+            &c,
+            &a.command,
+            &env,
+            a.user.as_deref(),
+            a.workdir.as_deref(),
+        )?;
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
     let (code, out, err) = engine.rt.exec(
         &c,
         &a.command,

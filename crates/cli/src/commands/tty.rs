@@ -1,0 +1,161 @@
+//! `exec` on a terminal (`hb exec` on a terminal, `hb container exec -it`):
+//! crun makes a pseudo-terminal in the container and hands its master end over
+//! a Unix socket (`--console-socket`, as runc and podman do); this side puts
+//! the user's terminal in raw mode and copies both ways, passing window size
+//! changes on, until the command exits.
+
+use std::io::{Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hb_runtime::container::{Container, Runtime};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use rustix::termios::{OptionalActions, Termios};
+
+/// True when both standard input and output are terminals (where `hb exec`
+/// allocates a TTY unless told `-T`, as `docker compose exec` does).
+pub fn on_terminal() -> bool {
+    rustix::termios::isatty(std::io::stdin().as_fd())
+        && rustix::termios::isatty(std::io::stdout().as_fd())
+}
+
+/// The user's terminal in raw mode while alive; restored when dropped.
+struct Raw(Option<Termios>);
+
+impl Raw {
+    fn enable() -> Self {
+        let stdin = std::io::stdin();
+        let Ok(saved) = rustix::termios::tcgetattr(stdin.as_fd()) else {
+            return Raw(None);
+        };
+        let mut raw = saved.clone();
+        raw.make_raw();
+        let _ = rustix::termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &raw);
+        Raw(Some(saved))
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = rustix::termios::tcsetattr(std::io::stdin().as_fd(), OptionalActions::Now, t);
+        }
+    }
+}
+
+/// The file descriptor crun sends over the console socket.
+fn receive_fd(stream: &UnixStream) -> Result<OwnedFd> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 64];
+    rustix::net::recvmsg(
+        stream,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::empty(),
+    )
+    .context("cannot receive the terminal from crun")?;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    bail!("crun sent no terminal over the console socket")
+}
+
+/// Copies the terminal's window size to the container's terminal.
+fn resize(master: &OwnedFd) {
+    // (A terminal that reports 0x0 — some wrappers do — tells nothing.)
+    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdout().as_fd()) {
+        if ws.ws_row > 0 && ws.ws_col > 0 {
+            let _ = rustix::termios::tcsetwinsize(master, ws);
+        }
+    }
+}
+
+/// Runs `command` in `c` on a new terminal wired to this one; returns its exit code.
+pub fn exec(
+    rt: &Runtime,
+    c: &Container,
+    command: &[String],
+    env: &[(String, Option<String>)],
+    user: Option<&str>,
+    workdir: Option<&str>,
+) -> Result<i32> {
+    let dir = rt.run.join("console");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let sock = dir.join(format!("{}.{}.sock", c.id, std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock)
+        .with_context(|| format!("cannot listen on {}", sock.display()))?;
+    listener.set_nonblocking(true)?;
+    let mut crun = rt.exec_console(c, command, env, user, workdir, &sock)?;
+    // crun connects once the terminal exists; if it fails first, its exit says so.
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = crun.try_wait()? {
+                    let _ = std::fs::remove_file(&sock);
+                    bail!("crun exec failed ({status}) before it made a terminal");
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let _ = std::fs::remove_file(&sock);
+    stream.set_nonblocking(false)?;
+    let master = receive_fd(&stream)?;
+    resize(&master);
+    let raw = Raw::enable();
+
+    // Window size changes follow the user's terminal.
+    let winch_master = master.try_clone()?;
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let Ok(mut sig) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+            else {
+                return;
+            };
+            while sig.recv().await.is_some() {
+                resize(&winch_master);
+            }
+        });
+    });
+    // Keystrokes in; the thread stays blocked on stdin when the command ends.
+    let mut to_master = std::fs::File::from(master.try_clone()?);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || to_master.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    // Output out, until the terminal closes (EIO once the command has exited).
+    let mut from_master = std::fs::File::from(master);
+    let mut out = std::io::stdout();
+    let mut buf = [0u8; 16384];
+    while let Ok(n) = from_master.read(&mut buf) {
+        if n == 0 || out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    let status = crun.wait()?;
+    drop(raw);
+    Ok(status.code().unwrap_or(255))
+}
