@@ -971,3 +971,152 @@ fn watch_syncs_restarts_batches_and_ignores() {
     );
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn network_modes_secrets_volume_content_wait_and_exit_code_from() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    std::fs::write(st.dir.join("token.txt"), "s3cret\n").expect("secret");
+    std::fs::write(
+        st.dir.join("compose.yaml"),
+        format!(
+            r#"name: modes
+x-b: &b
+  image: {reg}/busybox:latest
+  init: true
+services:
+  main:
+    <<: *b
+    command: ["sleep", "1000"]
+    secrets: [token]
+    # /etc of the image is copied into the new, empty volume
+    volumes: ["etc-copy:/etc"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      start_interval: 100ms
+      start_period: 5s
+  sidecar:
+    <<: *b
+    network_mode: "service:main"
+    command: ["sleep", "1000"]
+    depends_on: [main]
+  hostnet:
+    <<: *b
+    network_mode: host
+    command: ["sleep", "1000"]
+  isolated:
+    <<: *b
+    network_mode: none
+    command: ["sleep", "1000"]
+secrets:
+  token:
+    file: ./token.txt
+volumes:
+  etc-copy: {{}}
+"#,
+            reg = reg.anon
+        ),
+    )
+    .expect("write the project");
+    st.ok(0, &["up", "-d", "--wait"]);
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(0, &["ps", "--format", "json"])).expect("json");
+    let main = ps
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["service"] == "main")
+        .expect("main")
+        .clone();
+    assert_eq!(
+        main["status"], "running (healthy)",
+        "--wait returned once it was healthy"
+    );
+
+    assert_eq!(
+        st.ok(0, &["exec", "main", "cat", "/run/secrets/token"]),
+        "s3cret\n"
+    );
+    assert!(
+        st.ok(0, &["exec", "main", "cat", "/etc/passwd"])
+            .contains("root:"),
+        "the volume got the image's /etc"
+    );
+    assert!(st
+        .root
+        .path()
+        .join("volumes/modes_etc-copy/passwd")
+        .is_file());
+    let ip = |svc: &str| st.ok(0, &["exec", svc, "ip", "-o", "-4", "addr"]);
+    let main_ip = ip("main");
+    assert!(
+        main_ip.contains("eth0") && main_ip.contains("10.100."),
+        "{main_ip}"
+    );
+    assert_eq!(ip("sidecar"), main_ip, "service:main shares main's network");
+    assert!(!ip("isolated").contains("eth0"), "none: loopback only");
+    let host_links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .lines()
+    .count();
+    let in_hostnet = st
+        .ok(0, &["exec", "hostnet", "ip", "-o", "link"])
+        .lines()
+        .count();
+    assert_eq!(in_hostnet, host_links, "host: the host's own links");
+    st.ok(0, &["down", "-v"]);
+    let left = leaks(
+        st.root.path(),
+        &st.run_dir(),
+        &[
+            "modes-main-1",
+            "modes-sidecar-1",
+            "modes-hostnet-1",
+            "modes-isolated-1",
+        ],
+    );
+    assert!(left.is_empty(), "left behind: {left:#?}");
+
+    // --exit-code-from: the stack runs until that service exits, with its code.
+    std::fs::write(
+        st.dir.join("compose.yaml"),
+        format!(
+            "name: exits\nservices:\n  job:\n    image: {}/busybox:latest\n    command: [\"sh\", \"-c\", \"sleep 0.3; exit 7\"]\n  server:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n",
+            reg.anon, reg.anon
+        ),
+    )
+    .expect("write");
+    let o = st.hb(0, &["up", "--exit-code-from", "job"]);
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ps: serde_json::Value =
+        serde_json::from_str(&st.ok(0, &["ps", "-a", "--format", "json"])).expect("json");
+    assert!(
+        ps.as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["state"] == "exited"),
+        "the stack was stopped: {ps:#}"
+    );
+    st.ok(0, &["down"]);
+    let left = leaks(
+        st.root.path(),
+        &st.run_dir(),
+        &["exits-job-1", "exits-server-1"],
+    );
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
