@@ -10,7 +10,7 @@ ensure_rust
 if [ "$(id -u)" = 0 ]; then
   cgroup_fixup
   # The fixtures: a real registry and images made by independent tools.
-  apt_install docker-registry apache2-utils umoci skopeo debootstrap busybox-static jq curl openssl python3 zstd crun tini iproute2
+  apt_install docker-registry apache2-utils umoci skopeo debootstrap busybox-static jq curl openssl python3 zstd crun tini iproute2 nftables
   tests/fixtures/images.sh build
   registries=$(mktemp -d /tmp/hb-test-registry.XXXXXX)
   trap 'tests/fixtures/registry.sh stop "$registries"; rm -rf "$registries"' EXIT

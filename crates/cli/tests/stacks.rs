@@ -974,8 +974,8 @@ fn watch_syncs_restarts_batches_and_ignores() {
 
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
-fn network_modes_secrets_volume_content_wait_and_exit_code_from() {
-    if !privileged(&["registry", "crun", "ip"]) {
+fn network_modes_host_gateway_secrets_volume_content_wait_and_exit_code_from() {
+    if !privileged(&["registry", "crun", "ip", "nft"]) {
         return;
     }
     let reg = Registries::from_env().expect("registries");
@@ -992,6 +992,7 @@ services:
   main:
     <<: *b
     command: ["sleep", "1000"]
+    extra_hosts: ["host.docker.internal:host-gateway"]
     secrets: [token]
     # /etc of the image is copied into the new, empty volume
     volumes: ["etc-copy:/etc"]
@@ -1042,6 +1043,39 @@ volumes:
         st.ok(0, &["exec", "main", "cat", "/run/secrets/token"]),
         "s3cret\n"
     );
+
+    // host-gateway: the host, at its end of the project's link-local gateway.
+    let hosts = st.ok(0, &["exec", "main", "cat", "/etc/hosts"]);
+    let gw: std::net::Ipv4Addr = hosts
+        .lines()
+        .find(|l| l.ends_with("host.docker.internal"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no host.docker.internal in {hosts}"));
+    assert_eq!(gw.octets()[..2], [169, 254], "{gw}");
+    let listener = std::net::TcpListener::bind((gw, 0)).expect("listen on the gateway address");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().expect("a container connects");
+        c.write_all(b"hello from the host\n").expect("write");
+    });
+    assert_eq!(
+        st.ok(
+            0,
+            &[
+                "exec",
+                "main",
+                "nc",
+                "host.docker.internal",
+                &port.to_string()
+            ]
+        ),
+        "hello from the host\n"
+    );
+    server.join().expect("server");
+    // and nothing beyond it
+    let o = st.hb(0, &["exec", "main", "ping", "-c1", "-W1", "192.0.2.1"]);
+    assert!(!o.status.success(), "no route out through the gateway");
     assert!(
         st.ok(0, &["exec", "main", "cat", "/etc/passwd"])
             .contains("root:"),

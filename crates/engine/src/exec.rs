@@ -141,6 +141,8 @@ struct Ctx<'a> {
     opts: &'a UpOptions,
     on: &'a (dyn Fn(Event) + Sync),
     ports: std::sync::Mutex<Vec<(String, PortInfo)>>,
+    /// The host's address on the project's host gateway, once made.
+    gateway: std::sync::Mutex<Option<Ipv4Addr>>,
 }
 
 fn rt_err(container: &str) -> impl FnOnce(hb_runtime::Error) -> Error + '_ {
@@ -239,6 +241,7 @@ impl Engine {
             opts,
             on,
             ports: std::sync::Mutex::default(),
+            gateway: std::sync::Mutex::default(),
         };
 
         // Orphans and scaled-down replicas go first, freeing their ports.
@@ -410,6 +413,7 @@ impl Engine {
             opts: &up,
             on,
             ports: std::sync::Mutex::default(),
+            gateway: std::sync::Mutex::default(),
         };
         cx.create(svc, &cname, 0, Some(opts))?;
         self.rt.get(&cname).ok_or_else(|| Error::Service {
@@ -919,6 +923,24 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The host's address on the project's host gateway, made once per `up`
+    /// even when services of one wave ask for it together.
+    fn host_gateway(&self) -> Result<Ipv4Addr> {
+        let mut g = self
+            .gateway
+            .lock()
+            .map_err(|_| Error::State("gateway lock poisoned".into()))?;
+        if let Some(a) = *g {
+            return Ok(a);
+        }
+        let a = self
+            .engine
+            .net()
+            .ensure_host_gateway(self.project.name.as_str())?;
+        *g = Some(a);
+        Ok(a)
+    }
+
     /// Gives a container its network namespace back if it is gone (a reboot
     /// empties /run): same name, same addresses, so its spec still holds.
     fn reattach(&self, svc: &str, container: &str) -> Result<()> {
@@ -1116,8 +1138,12 @@ impl Ctx<'_> {
                 let on = self.attachments(container, nets)?;
                 address = on.first().map(|a| a.address);
                 let idxs: Vec<u32> = nets.iter().map(|(_, i)| *i).collect();
-                o.hosts =
-                    hb_net::hosts::lines(container, &idxs, &self.peers, &extra_hosts(svc, s)?);
+                o.hosts = hb_net::hosts::lines(
+                    container,
+                    &idxs,
+                    &self.peers,
+                    &extra_hosts(s, &|| self.host_gateway())?,
+                );
                 o.resolv_conf = Some("# hb: names come from /etc/hosts; the project network has no way out\noptions ndots:0\n".into());
                 o.netns = NetNs::Join(net.attach(project, container, &on)?);
             }
@@ -1303,9 +1329,12 @@ impl Ctx<'_> {
     }
 }
 
-/// `extra_hosts` as hosts lines. `host-gateway` has no meaning here: the project
-/// namespace has no way to the host but the published-port proxies.
-fn extra_hosts(svc: &str, s: &Service) -> Result<Vec<String>> {
+/// `extra_hosts` as hosts lines; `host-gateway` is the host's end of the
+/// project's gateway to it, made on first use (`Net::ensure_host_gateway`).
+fn extra_hosts(
+    s: &Service,
+    gateway: &dyn Fn() -> Result<std::net::Ipv4Addr>,
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in &s.extra_hosts {
         let (host, ip) = e
@@ -1313,12 +1342,10 @@ fn extra_hosts(svc: &str, s: &Service) -> Result<Vec<String>> {
             .or_else(|| e.split_once(':'))
             .unwrap_or((e, ""));
         if ip == "host-gateway" {
-            return Err(Error::Service {
-                service: svc.to_string(),
-                message: format!("extra_hosts {host}=host-gateway: containers reach the host only through published ports in hb; drop it, or use network_mode: host"),
-            });
+            out.push(format!("{}\t{host}", gateway()?));
+        } else {
+            out.push(format!("{ip}\t{host}"));
         }
-        out.push(format!("{ip}\t{host}"));
     }
     Ok(out)
 }

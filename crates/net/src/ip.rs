@@ -3,6 +3,7 @@
 //! starts, not a dozen.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use crate::{Error, Result};
@@ -17,6 +18,12 @@ pub trait Ip {
     fn run(&self, ns: Option<&str>, batch: &str, what: &str) -> Result<()>;
     /// The names of the links in namespace `ns`.
     fn links(&self, ns: &str) -> Result<Vec<String>>;
+    /// The IPv4 address of `link` in `ns` (`None`: hb's own), if it exists.
+    fn address(&self, ns: Option<&str>, link: &str) -> Result<Option<Ipv4Addr>>;
+    /// Every IPv4 address in `ns`.
+    fn addresses(&self, ns: Option<&str>) -> Result<Vec<Ipv4Addr>>;
+    /// In namespace `ns`: forwarding on, and what leaves by `link` masqueraded.
+    fn gateway_nat(&self, ns: &str, link: &str) -> Result<()>;
 }
 
 /// `ip` from PATH.
@@ -62,6 +69,62 @@ impl Ip for RealIp {
         })
     }
 
+    fn address(&self, ns: Option<&str>, link: &str) -> Result<Option<Ipv4Addr>> {
+        let out = ip_cmd(ns)
+            .args(["-o", "-4", "addr", "show", "dev", link])
+            .output()
+            .map_err(|e| failed("read an address", e))?;
+        // A link that does not exist is no error here: it is what we learn.
+        Ok(parse_addresses(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .next())
+    }
+
+    fn addresses(&self, ns: Option<&str>) -> Result<Vec<Ipv4Addr>> {
+        let out = ip_cmd(ns)
+            .args(["-o", "-4", "addr", "show"])
+            .output()
+            .map_err(|e| failed("list addresses", e))?;
+        Ok(parse_addresses(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn gateway_nat(&self, ns: &str, link: &str) -> Result<()> {
+        let what = "masquerade the host gateway (nftables)";
+        let rules = format!(
+            "table ip hb {{\n  chain post {{\n    type nat hook postrouting priority srcnat;\n    oifname \"{link}\" masquerade\n  }}\n}}\n"
+        );
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward && nft -f -",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| failed(what, e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(rules.as_bytes())
+                .map_err(|e| failed(what, e))?;
+        }
+        let out = child.wait_with_output().map_err(|e| failed(what, e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(Error::Ip {
+            what: what.into(),
+            stderr: format!(
+                "{} (is nftables installed?)",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+
     fn links(&self, ns: &str) -> Result<Vec<String>> {
         let what = "list the project's links";
         let out = ip_cmd(Some(ns))
@@ -80,5 +143,30 @@ impl Ip for RealIp {
             .filter_map(|l| l.split(':').nth(1))
             .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
             .collect())
+    }
+}
+
+/// The addresses in `ip -o -4 addr` output (`2: eth0    inet 10.0.0.2/24 brd …`).
+fn parse_addresses(text: &str) -> Vec<Ipv4Addr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            it.find(|w| *w == "inet")?;
+            it.next()?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_read_from_ip_output() {
+        let text = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n2: eth0    inet 10.0.0.2/24 brd 10.0.0.255 scope global eth0\n";
+        assert_eq!(
+            parse_addresses(text),
+            [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)]
+        );
     }
 }

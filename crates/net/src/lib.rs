@@ -255,6 +255,52 @@ impl<'a> Net<'a> {
         Ok(())
     }
 
+    /// A way from the project to the host, for `extra_hosts: host-gateway`: a
+    /// veth between the host and the project namespace on a /30 of 169.254/16
+    /// (link-local, so nothing routes it anywhere), with the project side
+    /// masqueraded (nftables) so replies find their way back whatever the
+    /// container's own address. The project namespace routes only that /30 to
+    /// the host: a container reaches the host's address on it and nothing
+    /// beyond. Returns the host's address, which containers know as
+    /// `host.docker.internal`. Kept until the project namespace goes.
+    pub fn ensure_host_gateway(&self, project: &str) -> Result<Ipv4Addr> {
+        let pns = self.project_ns(project);
+        let name = format!("hbg{:08x}", fnv(&pns) as u32);
+        if let Some(addr) = self.ip.address(None, &name)? {
+            return Ok(addr);
+        }
+        // A /30 the host does not use yet, starting where the name's hash points.
+        let used = self.ip.addresses(None)?;
+        let start = fnv(&name) as u32 % 16_384;
+        let block = (0..16_384)
+            .map(|i| (start + i) % 16_384)
+            .map(|b| Ipv4Addr::from(u32::from(Ipv4Addr::new(169, 254, 0, 0)) + b * 4))
+            .find(|base| {
+                let b = u32::from(*base);
+                !used.iter().any(|u| (u32::from(*u) & !3) == b)
+            })
+            .ok_or_else(|| Error::Ip {
+                what: "choose an address for the host gateway".into(),
+                stderr: "169.254.0.0/16 is full".into(),
+            })?;
+        let host = Ipv4Addr::from(u32::from(block) + 1);
+        let inside = Ipv4Addr::from(u32::from(block) + 2);
+        self.ip.run(
+            None,
+            &format!(
+                "link add {name} type veth peer name hbgw netns {pns}\naddr add {host}/30 dev {name}\nlink set {name} up\n"
+            ),
+            "create the host gateway",
+        )?;
+        self.ip.run(
+            Some(&pns),
+            &format!("addr add {inside}/30 dev hbgw\nlink set hbgw up\n"),
+            "configure the host gateway",
+        )?;
+        self.ip.gateway_nat(&pns, "hbgw")?;
+        Ok(host)
+    }
+
     /// Removes the project's namespace and its bridges, and the namespaces of
     /// `containers` if any are left.
     pub fn remove_project(&self, project: &str, containers: &[String]) -> Result<()> {
@@ -337,6 +383,18 @@ mod tests {
         fn links(&self, _ns: &str) -> Result<Vec<String>> {
             Ok(vec!["lo".into(), "hbr0".into()])
         }
+        fn address(&self, _ns: Option<&str>, _link: &str) -> Result<Option<Ipv4Addr>> {
+            Ok(None)
+        }
+        fn addresses(&self, _ns: Option<&str>) -> Result<Vec<Ipv4Addr>> {
+            Ok(vec![Ipv4Addr::new(169, 254, 0, 1)])
+        }
+        fn gateway_nat(&self, ns: &str, link: &str) -> Result<()> {
+            self.0
+                .borrow_mut()
+                .push((Some(ns.to_string()), format!("nat {link}")));
+            Ok(())
+        }
     }
 
     #[test]
@@ -378,6 +436,19 @@ mod tests {
         assert_eq!(calls[2].0.as_deref(), Some(cns.as_str()));
         assert!(calls[2].1.contains("addr add 10.101.0.5/16 dev eth0"));
         assert!(calls[2].1.ends_with("route add default via 10.101.0.1\n"));
+    }
+
+    #[test]
+    fn the_host_gateway_takes_a_free_link_local_block() {
+        let rec = Recorder::default();
+        let net = Net::new("1a2b3c", &rec);
+        let host = net.ensure_host_gateway("shop").expect("gateway");
+        assert_eq!(host.octets()[..2], [169, 254]);
+        assert_eq!(host.octets()[3] % 4, 1, "the first address of a /30");
+        let calls = rec.0.borrow().clone();
+        assert!(calls[0].1.contains(&format!("addr add {host}/30")));
+        assert!(calls[1].1.contains("dev hbgw"));
+        assert_eq!(calls[2].1, "nat hbgw");
     }
 
     #[test]

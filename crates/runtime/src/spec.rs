@@ -796,6 +796,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
     for m in &o.mounts {
         mounts.push(requested_mount(m)?);
     }
+    // Parents before children, as Docker orders them: a volume at /etc must not
+    // hide the /etc/hosts mounted into it (a stable sort keeps the rest in order).
+    mounts.sort_by_key(|m| m.destination().components().count());
     spec.set_mounts(Some(mounts));
 
     let limits = resources(o)?;
