@@ -904,9 +904,19 @@ fn watch_syncs_restarts_batches_and_ignores() {
         "ignored files trigger nothing: {:?}",
         actions("web")
     );
-    // a burst of 100 files is one action
+    // a burst of 100 files is one action (made beside the tree, then moved in
+    // one after another, as a checkout lands them)
+    let staging = st.dir.join("staging");
+    std::fs::create_dir_all(&staging).expect("staging");
     for i in 0..100 {
-        write(&site.join(format!("page{i}.html")), &format!("page {i}\n"));
+        write(
+            &staging.join(format!("page{i}.html")),
+            &format!("page {i}\n"),
+        );
+    }
+    for i in 0..100 {
+        let name = format!("page{i}.html");
+        std::fs::rename(staging.join(&name), site.join(&name)).expect("move in");
     }
     fetch_until(web, "/page99.html", "page 99");
     settle();

@@ -316,8 +316,8 @@ impl Engine {
             let all = BTreeSet::from([r.path.clone()]);
             self.act(project, rules, &all, on);
         }
-        const QUIET: Duration = Duration::from_millis(20);
-        const MOST: Duration = Duration::from_millis(250);
+        const QUIET: Duration = Duration::from_millis(30);
+        const MOST: Duration = Duration::from_millis(500);
         while !stop.load(Ordering::SeqCst) {
             let first = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(ev) => ev,

@@ -190,24 +190,20 @@ impl<'a> Net<'a> {
         if Self::ns_path(&cns).exists() {
             self.detach(container)?;
         }
-        let mut host = format!("netns add {cns}\n");
-        // The kernel frees a deleted namespace's veths lazily: remove any host
-        // end left from an earlier container of this name first.
-        let have = self.ip.links(&pns)?;
+        self.ip.run(
+            None,
+            &format!("netns add {cns}\n"),
+            "create the container's namespace",
+        )?;
+        let mut veths = String::new();
+        let mut names = Vec::new();
         let mut bridge = String::new();
         let mut inside = String::from("link set lo up\n");
         for (k, a) in on.iter().enumerate() {
             // The host end's name must be unique in the project namespace and at most 15 bytes.
             let vh = veth_name(container, k);
-            if have.contains(&vh) {
-                self.ip.run(
-                    Some(&pns),
-                    &format!("link del {vh}\n"),
-                    "remove a stale veth",
-                )?;
-            }
             let (_, prefix) = subnet(a.network);
-            host.push_str(&format!(
+            veths.push_str(&format!(
                 "link add {vh} netns {pns} type veth peer name eth{k} netns {cns}\n"
             ));
             bridge.push_str(&format!("link set {vh} master hbr{} up\n", a.network));
@@ -215,6 +211,7 @@ impl<'a> Net<'a> {
                 "addr add {}/{prefix} dev eth{k}\nlink set eth{k} up\n",
                 a.address
             ));
+            names.push(vh);
         }
         // The first network's bridge is the default route: it leads nowhere but the
         // project (no uplink), which makes an unknown address fail fast.
@@ -224,11 +221,12 @@ impl<'a> Net<'a> {
                 gateway(first.network)
             ));
         }
-        self.ip
-            .run(None, &host, "create the container's namespace and veths")?;
         let done = self
-            .ip
-            .run(Some(&pns), &bridge, "attach the veths to the bridges")
+            .make_veths(&pns, &names, &veths)
+            .and_then(|_| {
+                self.ip
+                    .run(Some(&pns), &bridge, "attach the veths to the bridges")
+            })
             .and_then(|_| {
                 self.ip
                     .run(Some(&cns), &inside, "configure the container's interfaces")
@@ -238,6 +236,34 @@ impl<'a> Net<'a> {
             return Err(e);
         }
         Ok(Self::ns_path(&cns))
+    }
+
+    /// Creates the veths. The kernel frees a deleted namespace's veths lazily,
+    /// so the host end of an earlier container of the same name may still be
+    /// there, or going: it is removed (if it has not gone meanwhile) and the
+    /// creation tried again, for up to a second.
+    fn make_veths(&self, pns: &str, names: &[String], batch: &str) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let stale: String = self
+                .ip
+                .links(pns)?
+                .iter()
+                .filter(|l| names.contains(l))
+                .map(|l| format!("link del {l}\n"))
+                .collect();
+            if !stale.is_empty() {
+                let _ = self.ip.run(Some(pns), &stale, "remove a stale veth");
+            }
+            match self.ip.run(None, batch, "create the container's veths") {
+                Err(Error::Ip { stderr, .. })
+                    if stderr.contains("File exists") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Removes a container's namespace. Its veths go with it, asynchronously
@@ -427,15 +453,16 @@ mod tests {
         let calls = rec.0.borrow().clone();
         let pns = net.project_ns("shop");
         let cns = net.container_ns("shop-web-1");
-        assert_eq!(calls[0].0, None);
-        assert!(calls[0]
+        assert_eq!(calls[0], (None, format!("netns add {cns}\n")));
+        assert_eq!(calls[1].0, None);
+        assert!(calls[1]
             .1
             .contains(&format!("netns {pns} type veth peer name eth0 netns {cns}")));
-        assert_eq!(calls[1].0.as_deref(), Some(pns.as_str()));
-        assert!(calls[1].1.contains("master hbr1 up"));
-        assert_eq!(calls[2].0.as_deref(), Some(cns.as_str()));
-        assert!(calls[2].1.contains("addr add 10.101.0.5/16 dev eth0"));
-        assert!(calls[2].1.ends_with("route add default via 10.101.0.1\n"));
+        assert_eq!(calls[2].0.as_deref(), Some(pns.as_str()));
+        assert!(calls[2].1.contains("master hbr1 up"));
+        assert_eq!(calls[3].0.as_deref(), Some(cns.as_str()));
+        assert!(calls[3].1.contains("addr add 10.101.0.5/16 dev eth0"));
+        assert!(calls[3].1.ends_with("route add default via 10.101.0.1\n"));
     }
 
     #[test]

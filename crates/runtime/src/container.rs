@@ -363,6 +363,7 @@ impl Runtime {
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
         self.ensure_rootfs(c)?;
         let _ = fs::remove_file(c.dir.join("stop-requested"));
+        let _ = fs::remove_file(c.dir.join("shim.pid"));
         let status = c.dir.join("status");
         let starting = c.dir.join("status.starting");
         fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
@@ -380,7 +381,8 @@ impl Runtime {
         if let Some(n) = supervision.log_max_files {
             cmd.arg("--log-max-files").arg(n.to_string());
         }
-        cmd.arg("--crun")
+        let shim = cmd
+            .arg("--crun")
             .arg(&self.crun)
             .arg("--root")
             .arg(&crun_root)
@@ -402,20 +404,35 @@ impl Runtime {
                 path: self.shim.clone(),
                 source: e,
             })?;
-        // Return once the shim has recorded the container as running (a few
-        // milliseconds), so that whoever looks next — another `hb up` — sees a
-        // supervised container and never starts a second shim for it.
+        // Until the shim writes its status, its pid tells a shim that is
+        // starting from a start that was interrupted (see `status`).
+        let _ = fs::write(c.dir.join("shim.pid"), shim.id().to_string());
+        // Return once the container runs — crun has its state, so `pause`,
+        // `exec` and `kill` find it — or has already exited; the shim's status
+        // says which. Whoever looks next (another `hb up`) sees a supervised
+        // container and never starts a second shim for it.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.status(c).is_some_and(|s| s.state == "starting") {
+        let crun_state = crun_root.join(&c.id).join("status");
+        loop {
+            let recorded: Option<Status> = fs::read(&status)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            match recorded.as_ref().map(|s| s.state.as_str()) {
+                Some("running") if crun_state.exists() => return Ok(()),
+                Some("starting") | Some("running") | None => {}
+                Some(_) => return Ok(()), // exited, restarting or failed: the shim said so
+            }
             if Instant::now() > deadline {
                 return Err(Error::Shim {
                     id: c.id.clone(),
-                    message: format!("{} did not start in 10 s", self.shim.display()),
+                    message: format!(
+                        "{} did not start the container in 10 s",
+                        self.shim.display()
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_micros(500));
         }
-        Ok(())
     }
 
     /// Mounts the container's rootfs again if it is not (after a reboot), from
@@ -468,7 +485,18 @@ impl Runtime {
                 .and_then(|b| serde_json::from_slice(&b).ok())
         };
         let supervised = |s: &Status| s.state == "running" || s.state == "restarting";
-        let s = read()?;
+        let mut s = read()?;
+        if s.state == "starting" {
+            // Started: a shim is on its way (it will write its status) — or the
+            // start was interrupted before it ran, and the container is merely created.
+            let shim = fs::read_to_string(c.dir.join("shim.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse().ok());
+            if !shim.is_some_and(shim_alive) {
+                s.state = "created".into();
+            }
+            return Some(s);
+        }
         let Some(pid) = s.shim_pid.filter(|p| supervised(&s) && !shim_alive(*p)) else {
             return Some(s);
         };
@@ -541,10 +569,11 @@ impl Runtime {
         })
     }
 
-    /// True while the shim supervises the container (running, or waiting to restart).
+    /// True while the shim supervises the container (starting, running, or
+    /// waiting to restart).
     pub fn running(&self, c: &Container) -> bool {
         self.status(c)
-            .is_some_and(|s| s.state == "running" || s.state == "restarting")
+            .is_some_and(|s| matches!(s.state.as_str(), "running" | "restarting" | "starting"))
     }
 
     /// The healthcheck's state, if the container has one.
