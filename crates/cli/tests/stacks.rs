@@ -112,6 +112,17 @@ impl Drop for Stack {
     }
 }
 
+/// A process of the test's (`hb watch`, `hb events`) that must not outlive a
+/// failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The body of `GET /` on 127.0.0.1:port, once it answers with `want` (within 15 s).
 fn serves(st: &Stack, port: u16, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -582,11 +593,12 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
         ),
     )
     .expect("write the project");
-    let mut events = st
-        .cmd(0, &["events", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("hb events");
+    let mut events = KillOnDrop(
+        st.cmd(0, &["events", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("hb events"),
+    );
     std::thread::sleep(Duration::from_millis(300));
     st.ok(0, &["up", "-d"]);
 
@@ -706,13 +718,13 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
         "--rmi all removed the image"
     );
     std::thread::sleep(Duration::from_millis(300));
-    let pid = events.id().to_string();
+    let pid = events.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .expect("kill")
         .success());
-    let stdout = events.stdout.take().expect("stdout");
+    let stdout = events.0.stdout.take().expect("stdout");
     let actions: Vec<String> = std::io::BufReader::new(stdout)
         .lines()
         .map(|l| {
@@ -724,7 +736,7 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
             v["action"].as_str().expect("action").to_string()
         })
         .collect();
-    let _ = events.wait();
+    let _ = events.0.wait();
     assert_eq!(actions, ["create", "start", "die", "destroy"]);
     let left = leaks(st.root.path(), &st.run_dir(), &["evt-box-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");
@@ -857,14 +869,15 @@ fn watch_syncs_restarts_batches_and_ignores() {
     assert!(up.status().expect("up").success());
     let mut w = st.cmd(web, &["watch", "--no-up", "--quiet"]);
     env(&mut w);
-    let mut watch = w
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("hb watch");
+    let mut watch = KillOnDrop(
+        w.stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("hb watch"),
+    );
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let reader = {
         let lines = lines.clone();
-        let err = watch.stderr.take().expect("stderr");
+        let err = watch.0.stderr.take().expect("stderr");
         std::thread::spawn(move || {
             for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 lines.lock().expect("lines").push(l);
@@ -946,6 +959,21 @@ fn watch_syncs_restarts_batches_and_ignores() {
         "page0.html deleted in the container"
     );
 
+    // sync+exec: the note lands, then the rule's command runs in the container
+    write(&st.dir.join("notes/todo.txt"), "note v2\n");
+    fetch_until(web, "/stamped.txt", "200 OK");
+    assert_eq!(
+        st.ok(web, &["exec", "web", "cat", "/notes/todo.txt"]),
+        "note v2\n"
+    );
+    assert!(
+        actions("web")
+            .iter()
+            .any(|l| l.contains("synced 1 file, ran sh -c")),
+        "{:?}",
+        actions("web")
+    );
+
     // sync+restart and restart
     write(&st.dir.join("greeter/message.txt"), "greetings v2\n");
     fetch_until(greeter, "/", "greetings v2");
@@ -965,13 +993,13 @@ fn watch_syncs_restarts_batches_and_ignores() {
     );
     assert!(actions("web").len() > web_before);
 
-    let pid = watch.id().to_string();
+    let pid = watch.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .expect("kill")
         .success());
-    assert!(watch.wait().expect("watch ends").success());
+    assert!(watch.0.wait().expect("watch ends").success());
     let _ = reader.join();
     st.ok(web, &["down"]);
     let left = leaks(
