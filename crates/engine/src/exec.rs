@@ -884,27 +884,13 @@ impl Ctx<'_> {
                     self.create(svc, container, *number, None)?;
                 }
                 Action::Start { container, .. } => {
-                    let c = self
-                        .engine
-                        .rt
-                        .get(container)
-                        .ok_or_else(|| Error::Service {
-                            service: svc.to_string(),
-                            message: format!("container {container} vanished"),
-                        })?;
+                    let c = self.existing(svc, container)?;
                     self.reattach(svc, container)?;
                     self.engine.start_container(self.project, &c)?;
                     self.collect_ports(&c);
                 }
                 Action::Restart { container, .. } => {
-                    let c = self
-                        .engine
-                        .rt
-                        .get(container)
-                        .ok_or_else(|| Error::Service {
-                            service: svc.to_string(),
-                            message: format!("container {container} vanished"),
-                        })?;
+                    let c = self.existing(svc, container)?;
                     let (signal, grace) = service::stop_how(s, self.images.get(svc));
                     self.engine.stop_container(&c, &signal, grace)?;
                     self.engine.start_container(self.project, &c)?;
@@ -970,6 +956,14 @@ impl Ctx<'_> {
                     .ok_or_else(|| Error::State(format!("no address for {container}")))
             })
             .collect()
+    }
+
+    /// A container the plan found, still there.
+    fn existing(&self, svc: &str, container: &str) -> Result<Container> {
+        self.engine.rt.get(container).ok_or_else(|| Error::Service {
+            service: svc.to_string(),
+            message: format!("container {container} vanished"),
+        })
     }
 
     fn collect_ports(&self, c: &Container) {

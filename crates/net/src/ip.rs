@@ -45,28 +45,34 @@ fn failed(what: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// Runs `cmd` with `input` on its standard input; its stderr is the error.
+fn feed(mut cmd: Command, input: &str, what: &str) -> Result<()> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(what, e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| failed(what, e))?;
+    }
+    let out = child.wait_with_output().map_err(|e| failed(what, e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Ip {
+        what: what.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
 impl Ip for RealIp {
     fn run(&self, ns: Option<&str>, batch: &str, what: &str) -> Result<()> {
-        let mut child = ip_cmd(ns)
-            .args(["-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| failed(what, e))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(batch.as_bytes())
-                .map_err(|e| failed(what, e))?;
-        }
-        let out = child.wait_with_output().map_err(|e| failed(what, e))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(Error::Ip {
-            what: what.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+        let mut cmd = ip_cmd(ns);
+        cmd.args(["-batch", "-"]);
+        feed(cmd, batch, what)
     }
 
     fn address(&self, ns: Option<&str>, link: &str) -> Result<Option<Ipv4Addr>> {
@@ -89,39 +95,24 @@ impl Ip for RealIp {
     }
 
     fn gateway_nat(&self, ns: &str, link: &str) -> Result<()> {
-        let what = "masquerade the host gateway (nftables)";
         let rules = format!(
             "table ip hb {{\n  chain post {{\n    type nat hook postrouting priority srcnat;\n    oifname \"{link}\" masquerade\n  }}\n}}\n"
         );
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "sh",
-                "-c",
-                "echo 1 > /proc/sys/net/ipv4/ip_forward && nft -f -",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| failed(what, e))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(rules.as_bytes())
-                .map_err(|e| failed(what, e))?;
-        }
-        let out = child.wait_with_output().map_err(|e| failed(what, e))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(Error::Ip {
-            what: what.into(),
-            stderr: format!(
-                "{} (is nftables installed?)",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            ns,
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv4/ip_forward && nft -f -",
+        ]);
+        feed(cmd, &rules, "masquerade the host gateway (nftables)").map_err(|e| match e {
+            Error::Ip { what, stderr } => Error::Ip {
+                what,
+                stderr: format!("{stderr} (is nftables installed?)"),
+            },
+            other => other,
         })
     }
 

@@ -650,14 +650,7 @@ pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
     let c = container_of(&engine, &project, &a.service, a.index)?;
-    let env: Vec<(String, Option<String>)> = a
-        .env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (kv.clone(), std::env::var(kv).ok()),
-        })
-        .collect();
+    let env = crate::commands::container::env_flags(&a.env);
     if a.detach {
         engine.rt.exec_detached(
             &c,
