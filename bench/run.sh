@@ -2,13 +2,15 @@
 # One-off container start-to-exit, side by side in one run (hyperfine medians):
 #   hb container run --rm busybox true    (overlay rootfs, spec, hb-shim, crun, cleanup)
 #   crun run of a pre-made bundle         (the floor: no rootfs to mount, no shim)
-# Both without a network (a namespace with only lo). Needs root, crun, umoci,
-# skopeo, hyperfine and the test fixtures (tests/fixtures/images.sh build).
+# Both without a network (a namespace with only lo); then, where the peers'
+# scripts are beside the repo, hb with a bridged network against crun-floor.sh.
+# Needs root, crun, umoci, skopeo, hyperfine and the test fixtures
+# (tests/fixtures/images.sh build).
 # Usage: bench/run.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
-cargo build --release --locked --quiet -p hb-cli -p hb-runtime
+cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
 hb="$PWD/target/release/hb"
 tests/fixtures/images.sh build >/dev/null
 work=$(mktemp -d /var/tmp/hb-bench-run.XXXXXX)
@@ -32,3 +34,19 @@ r = json.load(open(sys.argv[1]))["results"]
 hb, crun = r[0]["median"], r[1]["median"]
 print(f"hb {hb*1000:.1f} ms, crun run {crun*1000:.1f} ms, hb/crun = {hb/crun:.2f}")
 PY
+
+# Bridged: hb's one-off bridge network against ../shared/peers/crun-floor.sh
+# (overlay + netns + veth on a bridge + crun run + teardown, by hand).
+floor=../shared/peers/crun-floor.sh
+if [ -x "$floor" ]; then
+  hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/bridged.json" \
+    "$hb container run --rm --network bridge localhost/bench/busybox:1 true" \
+    "$floor $work/bundle/rootfs"
+  "$floor" --cleanup
+  python3 - "$work/bridged.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+hb, floor = r[0]["median"], r[1]["median"]
+print(f"bridged: hb {hb*1000:.1f} ms, crun-floor.sh {floor*1000:.1f} ms, hb/floor = {hb/floor:.2f}")
+PY
+fi

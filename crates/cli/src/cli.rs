@@ -586,6 +586,13 @@ pub struct RunArgs {
     /// Run in the background and print the container name
     #[arg(short, long)]
     pub detach: bool,
+    /// Network: none (loopback only, the default), bridge (a private network hb
+    /// keeps for one-off containers; needed for -p), host
+    #[arg(long, default_value = "none", value_parser = ["none", "bridge", "host"])]
+    pub network: String,
+    /// Publish a port: `[IP:]HOST:CONTAINER[/udp]` (127.0.0.1 unless IP is given; implies --network bridge)
+    #[arg(short, long, value_name = "PORTS")]
+    pub publish: Vec<String>,
     /// Security options: systempaths=unconfined, no-new-privileges, no-new-privileges:false (repeatable)
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,

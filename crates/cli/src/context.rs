@@ -102,13 +102,7 @@ pub fn hb_run() -> PathBuf {
 /// The container runtime: crun from `$HB_CRUN` or PATH, hb-shim from `$HB_SHIM`
 /// or beside the `hb` binary.
 pub fn runtime_dirs() -> hb_runtime::container::Runtime {
-    let shim = env("HB_SHIM").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("hb-shim")))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from("hb-shim"))
-    });
+    let shim = companion("HB_SHIM", "hb-shim");
     hb_runtime::container::Runtime {
         root: hb_root(),
         run: hb_run(),
@@ -122,18 +116,27 @@ pub fn runtime_dirs() -> hb_runtime::container::Runtime {
 /// The engine: the runtime, the store, a puller, `hb-proxy` from `$HB_PROXY` or
 /// beside the `hb` binary.
 pub fn engine() -> Result<hb_engine::Engine> {
-    let proxy = env("HB_PROXY").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("hb-proxy")))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from("hb-proxy"))
-    });
     Ok(hb_engine::Engine {
         rt: runtime_dirs(),
         store: store()?,
         puller: Some(puller()?),
-        proxy,
+        proxy: proxy(),
         ip: Box::new(hb_net::RealIp),
+    })
+}
+
+/// `hb-proxy`: `$HB_PROXY`, else beside the `hb` binary, else from PATH.
+pub fn proxy() -> PathBuf {
+    companion("HB_PROXY", "hb-proxy")
+}
+
+/// One of the binaries installed with `hb`: `$VAR`, else beside `hb`, else from PATH.
+fn companion(var: &str, name: &str) -> PathBuf {
+    env(var).map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(name)))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(name))
     })
 }

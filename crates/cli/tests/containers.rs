@@ -180,3 +180,106 @@ fn run_like_docker_run() {
     );
     assert!(!o.status.success() && text(&o.stderr).contains("invalid container name"));
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn run_on_a_bridge_with_published_ports_or_on_the_host_network() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let busybox = format!("{}/busybox", reg.anon);
+    let proxy = Path::new(env!("CARGO_BIN_EXE_hb")).with_file_name("hb-proxy");
+    let hb = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hb"))
+            .args(args)
+            .env("HB_ROOT", r)
+            .env("HB_RUN", r.join("run"))
+            .env("HB_SHIM", shim())
+            .env("HB_PROXY", &proxy)
+            .output()
+            .expect("hb runs")
+    };
+    let o = hb(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        &busybox,
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("inet 10."), "{}", text(&o.stdout));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let o = hb(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "pub",
+        "-p",
+        &format!("{port}:80"),
+        &busybox,
+        "sh",
+        "-c",
+        "mkdir -p /www && echo one-off > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    succeeds_with(&o, "pub\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let body = loop {
+        let got = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+                let mut b = String::new();
+                s.read_to_string(&mut b).ok()?;
+                Some(b)
+            });
+        match got {
+            Some(b) if b.contains("one-off") => break b,
+            _ if std::time::Instant::now() > deadline => panic!("127.0.0.1:{port} never answered"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    assert!(body.contains("200 OK"), "{body}");
+    succeeds_with(&hb(&["container", "rm", "--force", "pub"]), "pub\n");
+
+    let o = hb(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        &busybox,
+        "sh",
+        "-c",
+        "ip -o link | wc -l",
+    ]);
+    let host_links = text(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .lines()
+    .count();
+    assert_eq!(
+        text(&o.stdout).trim(),
+        host_links.to_string(),
+        "the host's links"
+    );
+
+    let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["pub"]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

@@ -119,13 +119,49 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     }
     let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
-    let c = rt.create(&name, &image, &overrides)?;
+    let bridged = a.network == "bridge" || !a.publish.is_empty();
+    let ports = publish_flags(&a.publish)?;
+    if a.network == "host" {
+        if !ports.is_empty() {
+            bail!("-p publishes ports of a bridged container; with --network host its ports are the host's already");
+        }
+        overrides.netns = hb_runtime::spec::NetNs::Host;
+    }
+    let address = if bridged {
+        let (path, address) = bridge_attach(&rt, &name)?;
+        overrides.netns = hb_runtime::spec::NetNs::Join(path);
+        overrides.hosts = vec![format!("{address}\t{name}")];
+        overrides.resolv_conf =
+            Some("# hb: the one-off network has no way out\noptions ndots:0\n".into());
+        overrides
+            .labels
+            .push((ONEOFF_NETWORK_LABEL.into(), ONEOFF_NETWORK.into()));
+        Some(address)
+    } else {
+        None
+    };
+    let c = match rt.create(&name, &image, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            if bridged {
+                let _ = bridge_detach(&rt, &name);
+            }
+            return Err(e.into());
+        }
+    };
     for w in &c.warnings {
         crate::project::note(&format!("warning: {w}"));
     }
-    if let Err(e) = rt.start(&c, &supervision) {
-        let _ = rt.remove(&c);
-        return Err(e.into());
+    if let Err(e) = rt
+        .start(&c, &supervision)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| match address {
+            Some(a) if !ports.is_empty() => publish(&rt, &c, a, &ports),
+            _ => Ok(()),
+        })
+    {
+        let _ = remove_one(&rt, &c);
+        return Err(e);
     }
     if a.detach {
         print(&format!("{name}\n"))?;
@@ -133,9 +169,113 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     }
     let code = follow(&rt, &c, 0, false)?;
     if a.rm {
-        rt.remove(&c)?;
+        remove_one(&rt, &c)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The label of a one-off container on hb's one-off bridge network.
+const ONEOFF_NETWORK_LABEL: &str = "dev.hb.network";
+/// That network, kept like a project's (its namespace, its addresses in the state store).
+const ONEOFF_NETWORK: &str = "hb-oneoff";
+
+/// A namespace for a one-off container on the one-off bridge: its path and address.
+fn bridge_attach(rt: &Runtime, name: &str) -> Result<(std::path::PathBuf, std::net::Ipv4Addr)> {
+    let state = hb_engine::state::State::open(&rt.root)?;
+    let idx = state.network_index(ONEOFF_NETWORK, "bridge")?;
+    let host = state.address(ONEOFF_NETWORK, "bridge", name)?;
+    let address = hb_net::host_address(idx, host);
+    let net = hb_net::Net::new(&rt.tag(), &hb_net::RealIp);
+    net.ensure_project(ONEOFF_NETWORK, &[idx])?;
+    let path = net.attach(
+        ONEOFF_NETWORK,
+        name,
+        &[hb_net::Attachment {
+            network: idx,
+            address,
+        }],
+    )?;
+    Ok((path, address))
+}
+
+/// Undoes [`bridge_attach`]; the network goes with its last container.
+fn bridge_detach(rt: &Runtime, name: &str) -> Result<()> {
+    let net = hb_net::Net::new(&rt.tag(), &hb_net::RealIp);
+    net.detach(name)?;
+    let state = hb_engine::state::State::open(&rt.root)?;
+    state.forget_container(ONEOFF_NETWORK, name)?;
+    let others = rt
+        .list()
+        .iter()
+        .any(|c| c.id != name && rt.labels(c).contains_key(ONEOFF_NETWORK_LABEL));
+    if !others {
+        net.remove_project(ONEOFF_NETWORK, &[])?;
+        state.forget_project(ONEOFF_NETWORK)?;
+    }
+    Ok(())
+}
+
+/// Removes a one-off container with its proxy and its place on the one-off network.
+fn remove_one(rt: &Runtime, c: &Container) -> Result<()> {
+    let bridged = rt.labels(c).contains_key(ONEOFF_NETWORK_LABEL);
+    hb_net::ports::stop_proxy(&c.dir);
+    rt.remove(c)?;
+    if bridged {
+        bridge_detach(rt, &c.id)?;
+    }
+    Ok(())
+}
+
+/// `-p [IP:]HOST:CONTAINER[/PROTO]`, as `docker run -p` reads it.
+fn publish_flags(flags: &[String]) -> Result<Vec<hb_compose::units::PortSpec>> {
+    let mut out = Vec::new();
+    for f in flags {
+        let specs =
+            hb_compose::units::parse_port(f).map_err(|e| anyhow::anyhow!("-p {f:?}: {e}"))?;
+        for s in specs {
+            if s.protocol == "sctp" {
+                bail!("-p {f:?}: only tcp and udp can be published");
+            }
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Serves the ports on the host through hb-proxy (127.0.0.1 unless an IP is given).
+fn publish(
+    rt: &Runtime,
+    c: &Container,
+    address: std::net::Ipv4Addr,
+    ports: &[hb_compose::units::PortSpec],
+) -> Result<()> {
+    let mut maps = Vec::new();
+    for p in ports {
+        let ip: std::net::IpAddr = p
+            .host_ip
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("127.0.0.1")
+            .parse()?;
+        let port = match p.published.as_deref() {
+            Some(h) => h.parse::<u16>().with_context(|| {
+                format!("-p: host port `{h}` is not a port (ranges are for compose files)")
+            })?,
+            None => hb_net::ports::free_port().context("no free host port")?,
+        };
+        let m = hb_net::Publish {
+            protocol: p.protocol.clone(),
+            host: std::net::SocketAddr::new(ip, port),
+            target: std::net::SocketAddr::new(std::net::IpAddr::V4(address), p.target),
+        };
+        hb_net::ports::check_free(&m)?;
+        crate::project::note(&format!("{}/{} → {}", m.host, m.protocol, p.target));
+        maps.push(m);
+    }
+    let net = hb_net::Net::new(&rt.tag(), &hb_net::RealIp);
+    let ns = hb_net::Net::ns_path(&net.project_ns(ONEOFF_NETWORK));
+    hb_net::ports::start_proxy(&context::proxy(), &ns, &c.id, &c.dir, &maps)?;
+    Ok(())
 }
 
 /// `-e KEY=VALUE`, or `-e KEY` to pass hb's own `KEY` (unset when hb has none),
@@ -395,7 +535,7 @@ pub fn remove(names: &[String], force: bool) -> Result<ExitCode> {
         if !force && rt.status(&c).is_some_and(|s| s.state == "running") {
             bail!("container {n} is running; stop it first, or use --force to kill it");
         }
-        rt.remove(&c)?;
+        remove_one(&rt, &c)?;
         print(&format!("{n}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
