@@ -34,13 +34,14 @@ use cri::timestamp;
 const MAX_LINE: usize = 16 * 1024;
 
 /// Writes `content` to `path` through a temporary file and a rename, so a reader
-/// never sees half of it.
+/// never sees half of it. Not fsynced: the status matters while the machine
+/// runs (a reboot ends every container anyway, and `hb up` reads that from
+/// the missing shim), and an fsync costs milliseconds on every start and exit.
 fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = File::create(&tmp)?;
         f.write_all(content.as_bytes())?;
-        f.sync_all()?;
     }
     fs::rename(tmp, path)
 }
@@ -437,9 +438,6 @@ fn main() -> ExitCode {
         }
         if let Some(t) = checker {
             let _ = t.join();
-        }
-        if let Ok(f) = log.lock() {
-            let _ = f.file.sync_all();
         }
         // `crun run` removes its state when the container exits; if it died before
         // it could (killed itself), the state goes here.
