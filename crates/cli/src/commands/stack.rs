@@ -33,7 +33,7 @@ fn ms(d: Duration) -> String {
 /// Progress lines on standard error, as `docker compose` prints them.
 fn progress(e: Event) {
     match e {
-        Event::Pulling(image) => note(&format!(" ✔ pulling {image}")),
+        Event::Pulling(image) => note(&format!(" … pulling {image}")),
         Event::Done(a, t) => {
             let what = match &a {
                 Action::Create { .. } => "created and started",
