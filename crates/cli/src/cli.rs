@@ -586,6 +586,12 @@ pub struct RunArgs {
     /// Run in the background and print the container name
     #[arg(short, long)]
     pub detach: bool,
+    /// Give the container a terminal (with -i, an interactive session: `-it`)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Keep standard input open (input always flows on a terminal)
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Network: none (loopback only, the default), bridge (a private network hb
     /// keeps for one-off containers; needed for -p), host
     #[arg(long, default_value = "none", value_parser = ["none", "bridge", "host"])]

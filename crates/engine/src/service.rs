@@ -97,6 +97,7 @@ pub fn supervision(name: &str, s: &Service, image: &hb_image::LocalImage) -> Res
         health: health(name, s, image)?,
         log_max_size,
         log_max_files,
+        console_socket: None,
     })
 }
 

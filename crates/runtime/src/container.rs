@@ -62,6 +62,9 @@ pub struct Supervision {
     pub log_max_size: Option<u64>,
     /// Keep this many log files, the current one included (`max-file`; default 1).
     pub log_max_files: Option<u32>,
+    /// For a container with a terminal: the Unix socket crun sends its master
+    /// end to (the attached CLI listens there).
+    pub console_socket: Option<PathBuf>,
 }
 
 /// A healthcheck (compose `healthcheck`, or the image's `Healthcheck`).
@@ -380,6 +383,9 @@ impl Runtime {
         }
         if let Some(n) = supervision.log_max_files {
             cmd.arg("--log-max-files").arg(n.to_string());
+        }
+        if let Some(sock) = &supervision.console_socket {
+            cmd.arg("--console-socket").arg(sock);
         }
         let shim = cmd
             .arg("--crun")

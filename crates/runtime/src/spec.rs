@@ -79,6 +79,9 @@ pub struct Overrides {
     pub shm_size: Option<u64>,
     /// Resource limits (`ulimits`): name (`nofile`, `nproc`, …), soft, hard.
     pub ulimits: Vec<(String, u64, u64)>,
+    /// Give the process a terminal (`tty: true`, `run -t`); its master end goes
+    /// to the console socket the shim is given.
+    pub terminal: bool,
     /// No masked or read-only paths under /proc and /sys
     /// (`security_opt: [systempaths=unconfined]`).
     pub unconfined_paths: bool,
@@ -760,6 +763,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>)> {
     process.set_capabilities(Some(capabilities));
     process.set_rlimits(Some(limits_r));
     process.set_no_new_privileges(Some(o.no_new_privileges.unwrap_or(!o.privileged)));
+    process.set_terminal(Some(o.terminal));
     spec.set_process(Some(process));
 
     let mut mounts = spec.mounts().clone().unwrap_or_default();

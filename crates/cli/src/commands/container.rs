@@ -140,6 +140,18 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // -t: a terminal, its master end sent by crun to a socket this run listens on.
+    let console = if a.tty && !a.detach {
+        overrides.terminal = true;
+        let console = crate::commands::tty::Console::new(&rt, &name)?;
+        supervision.console_socket = Some(console.path().to_path_buf());
+        Some(console)
+    } else {
+        if a.tty {
+            bail!("-t with -d: nothing would hold the terminal; use `hb container exec -it` on the running container");
+        }
+        None
+    };
     let c = match rt.create(&name, &image, &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -167,7 +179,20 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         print(&format!("{name}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let code = follow(&rt, &c, 0, false)?;
+    let code = match console {
+        Some(console) => {
+            let master = console.master(&mut || {
+                Ok(rt
+                    .status(&c)
+                    .filter(|s| s.state == "exited" || s.state == "failed")
+                    .map(|s| format!("the container {}", s.state)))
+            })?;
+            drop(console);
+            crate::commands::tty::session(master)?;
+            rt.wait(&c, Duration::from_secs(30))?
+        }
+        None => follow(&rt, &c, 0, false)?,
+    };
     if a.rm {
         remove_one(&rt, &c)?;
     }

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -78,44 +79,63 @@ fn resize(master: &OwnedFd) {
     }
 }
 
-/// Runs `command` in `c` on a new terminal wired to this one; returns its exit code.
-pub fn exec(
-    rt: &Runtime,
-    c: &Container,
-    command: &[String],
-    env: &[(String, Option<String>)],
-    user: Option<&str>,
-    workdir: Option<&str>,
-) -> Result<i32> {
-    let dir = rt.run.join("console");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let sock = dir.join(format!("{}.{}.sock", c.id, std::process::id()));
-    let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock)
-        .with_context(|| format!("cannot listen on {}", sock.display()))?;
-    listener.set_nonblocking(true)?;
-    let mut crun = rt.exec_console(c, command, env, user, workdir, &sock)?;
-    // crun connects once the terminal exists; if it fails first, its exit says so.
-    let stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if let Some(status) = crun.try_wait()? {
-                    let _ = std::fs::remove_file(&sock);
-                    bail!("crun exec failed ({status}) before it made a terminal");
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let _ = std::fs::remove_file(&sock);
-    stream.set_nonblocking(false)?;
-    let master = receive_fd(&stream)?;
-    resize(&master);
-    let raw = Raw::enable();
+/// A console socket for crun to send a terminal's master end to.
+pub struct Console {
+    listener: UnixListener,
+    path: PathBuf,
+}
 
-    // Window size changes follow the user's terminal.
+impl Console {
+    /// Listens at `$HB_RUN/console/<id>.<pid>.sock`.
+    pub fn new(rt: &Runtime, id: &str) -> Result<Self> {
+        let dir = rt.run.join("console");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{id}.{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        listener.set_nonblocking(true)?;
+        Ok(Console { listener, path })
+    }
+
+    /// Where crun connects.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The master end, once crun sends it; `gone` says when to give up (crun
+    /// failed before it made the terminal) and why.
+    pub fn master(&self, gone: &mut dyn FnMut() -> Result<Option<String>>) -> Result<OwnedFd> {
+        let stream = loop {
+            match self.listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Some(why) = gone()? {
+                        bail!("{why} before it made a terminal");
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        receive_fd(&stream)
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Wires this terminal to `master` until the terminal closes (EIO once the
+/// command has exited): raw mode, window size and its changes, keystrokes in,
+/// output out.
+pub fn session(master: OwnedFd) -> Result<()> {
+    resize(&master);
+    let _raw = Raw::enable();
     let winch_master = master.try_clone()?;
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -146,7 +166,6 @@ pub fn exec(
             }
         }
     });
-    // Output out, until the terminal closes (EIO once the command has exited).
     let mut from_master = std::fs::File::from(master);
     let mut out = std::io::stdout();
     let mut buf = [0u8; 16384];
@@ -155,7 +174,26 @@ pub fn exec(
             break;
         }
     }
-    let status = crun.wait()?;
-    drop(raw);
-    Ok(status.code().unwrap_or(255))
+    Ok(())
+}
+
+/// Runs `command` in `c` on a new terminal wired to this one; returns its exit code.
+pub fn exec(
+    rt: &Runtime,
+    c: &Container,
+    command: &[String],
+    env: &[(String, Option<String>)],
+    user: Option<&str>,
+    workdir: Option<&str>,
+) -> Result<i32> {
+    let console = Console::new(rt, &c.id)?;
+    let mut crun = rt.exec_console(c, command, env, user, workdir, console.path())?;
+    let master = console.master(&mut || {
+        Ok(crun
+            .try_wait()?
+            .map(|status| format!("crun exec failed ({status})")))
+    })?;
+    drop(console);
+    session(master)?;
+    Ok(crun.wait()?.code().unwrap_or(255))
 }

@@ -12,7 +12,8 @@
 //! the healthcheck (`--health`) through `crun exec`, keeping `health` beside `status` current.
 //!
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
-//!        [--restart POLICY] [--health SPEC]
+//!        [--restart POLICY] [--health SPEC] [--log-max-size N] [--log-max-files N]
+//!        [--console-socket PATH]
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -381,15 +382,16 @@ fn main() -> ExitCode {
     let mut restarts = 0u32;
     loop {
         let started = timestamp(SystemTime::now());
+        // With a terminal, crun sends its master end to the console socket (the
+        // attached CLI); the container's output goes there, not to the log.
+        let console: Vec<String> = a
+            .get("console-socket")
+            .map(|s| vec![format!("--console-socket={s}")])
+            .unwrap_or_default();
         let mut child = match Command::new(&a["crun"])
-            .args([
-                "--root",
-                &a["root"],
-                "run",
-                "--bundle",
-                &a["bundle"],
-                &a["id"],
-            ])
+            .args(["--root", &a["root"], "run"])
+            .args(&console)
+            .args(["--bundle", &a["bundle"], &a["id"]])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
