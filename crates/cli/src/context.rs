@@ -108,7 +108,7 @@ pub fn runtime_dirs() -> hb_runtime::container::Runtime {
         run: hb_run(),
         crun: env("HB_CRUN")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("crun")),
+            .unwrap_or_else(|| on_path("crun")),
         shim,
     }
 }
@@ -139,4 +139,16 @@ fn companion(var: &str, name: &str) -> PathBuf {
             .filter(|p| p.is_file())
             .unwrap_or_else(|| PathBuf::from(name))
     })
+}
+
+/// `name` found on PATH, as an absolute path (so the shim, which starts crun on
+/// every restart, does not walk PATH each time); `name` itself if not found.
+fn on_path(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
 }
