@@ -27,6 +27,7 @@ use std::path::PathBuf;
 
 pub mod auth;
 pub mod config;
+pub mod dockerfile;
 pub mod ingest;
 pub mod layout;
 pub mod pull;
