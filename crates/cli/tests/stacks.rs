@@ -682,20 +682,16 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
     let t = Instant::now();
     st.ok(
         0,
-        &[
-            "exec",
-            "-d",
-            "box",
-            "sh",
-            "-c",
-            "sleep 0.3; touch /tmp/done",
-        ],
+        &["exec", "-d", "box", "sh", "-c", "sleep 2; touch /tmp/done"],
     );
+    // It came back while the command still runs (the mark is not there yet).
     assert!(
-        t.elapsed() < Duration::from_millis(300),
+        t.elapsed() < Duration::from_millis(1500),
         "{:?}",
         t.elapsed()
     );
+    let o = st.hb(0, &["exec", "box", "test", "-f", "/tmp/done"]);
+    assert_eq!(o.status.code(), Some(1), "not done yet");
     let deadline = Instant::now() + Duration::from_secs(5);
     while st
         .hb(0, &["exec", "box", "test", "-f", "/tmp/done"])
