@@ -317,27 +317,36 @@ impl Engine {
             self.act(project, rules, &all, on);
         }
         const QUIET: Duration = Duration::from_millis(30);
-        const MOST: Duration = Duration::from_millis(500);
+        const MOST: Duration = Duration::from_millis(1000);
+        const BURST: usize = 5;
+        const BURST_QUIET: Duration = Duration::from_millis(150);
         while !stop.load(Ordering::SeqCst) {
             let first = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(ev) => ev,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            let mut changed = BTreeSet::new();
-            let mut take = |ev: notify::Result<notify::Event>| {
+            let mut changed: BTreeSet<PathBuf> = BTreeSet::new();
+            let take = |changed: &mut BTreeSet<PathBuf>, ev: notify::Result<notify::Event>| {
                 if let Ok(ev) = ev {
                     if !ev.kind.is_access() {
                         changed.extend(ev.paths);
                     }
                 }
             };
-            take(first);
-            // Debounce: until QUIET passes without news, at most MOST.
+            take(&mut changed, first);
+            // Debounce: until QUIET passes without news, at most MOST. A save
+            // touches a path or three; once a batch holds more it is a burst (a
+            // checkout, a formatter), which gets a longer pause to finish in.
             let start = Instant::now();
             while start.elapsed() < MOST {
-                match rx.recv_timeout(QUIET) {
-                    Ok(ev) => take(ev),
+                let quiet = if changed.len() >= BURST {
+                    BURST_QUIET
+                } else {
+                    QUIET
+                };
+                match rx.recv_timeout(quiet) {
+                    Ok(ev) => take(&mut changed, ev),
                     Err(_) => break,
                 }
             }
