@@ -94,6 +94,12 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Serve hb's JSON-RPC API on a Unix socket (for editors and tools; see docs/api.md)
+    Daemon {
+        /// The socket (default: $HB_RUN/hb.sock)
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
     /// Send a signal to the project's containers
     Kill {
         /// Services; default: all

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stop(a) => stack::stop(&cli.project, &a),
         Command::Restart(a) => stack::restart(&cli.project, &a),
         Command::Run(a) => stack::run(&cli.project, &a),
+        Command::Daemon { socket } => daemon(socket),
         Command::Watch {
             services,
             no_up,
@@ -120,6 +121,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
     }
+}
+
+/// `hb daemon`: the API until Ctrl-C or SIGTERM; containers keep running after.
+fn daemon(socket: Option<std::path::PathBuf>) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let engine = Arc::new(crate::context::engine()?);
+    let path = socket.unwrap_or_else(|| engine.rt.run.join("hb.sock"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
+    });
+    crate::project::note(&format!("hb daemon: serving on {}", path.display()));
+    hb_api::serve(&path, engine, stop)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes `text` to standard output.

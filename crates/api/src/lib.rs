@@ -1,0 +1,362 @@
+//! hb's API: JSON-RPC 2.0 (jsonrpc.org/specification) over a Unix socket, one
+//! JSON value a line (NDJSON framing), served by `hb daemon` over the same
+//! engine the CLI uses — so CLI and daemon can be used side by side on one
+//! project (they share its lock and state).
+//!
+//! This first slice (issue #8): requests, notifications and batches; the
+//! standard error codes plus application errors with a machine-readable
+//! `data.kind`; frames capped at [`MAX_FRAME`]; the socket created 0660 and each
+//! peer's credentials checked (`SO_PEERCRED`: root, or the socket's group);
+//! a thread per client, so a slow client holds up only itself. Methods:
+//! `system.version`, `system.info`, `projects.list`, `project.ps`,
+//! `project.up` (detached), `project.down`, `image.list`.
+//!
+//! Non-goals here: talking to crun or the kernel (the engine does).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hb_engine::Engine;
+use serde_json::{json, Value};
+
+/// The largest request line accepted (1 MiB): a longer one is answered with
+/// an invalid-request error and the connection closed.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// JSON-RPC's own error codes.
+pub mod code {
+    /// Not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// JSON, but not a request.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// The params do not fit the method.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The method failed; `data.kind` says how.
+    pub const APPLICATION: i64 = -32000;
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The socket could not be made.
+    #[error("{}: {source}", path.display())]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A method's failure: JSON-RPC code, message, and a stable `data.kind`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The JSON-RPC error code.
+    pub code: i64,
+    /// For people.
+    pub message: String,
+    /// For programs: `invalid_params`, `project`, `engine`, …
+    pub kind: &'static str,
+}
+
+impl Failure {
+    fn params(message: impl Into<String>) -> Self {
+        Failure {
+            code: code::INVALID_PARAMS,
+            message: message.into(),
+            kind: "invalid_params",
+        }
+    }
+
+    fn app(kind: &'static str, message: impl std::fmt::Display) -> Self {
+        Failure {
+            code: code::APPLICATION,
+            message: message.to_string(),
+            kind,
+        }
+    }
+}
+
+fn error_response(id: Value, code: i64, message: &str, kind: Option<&str>) -> Value {
+    let mut e = json!({"code": code, "message": message});
+    if let Some(k) = kind {
+        e["data"] = json!({"kind": k});
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": e})
+}
+
+/// Answers one request object; `None` for a notification (no `id`).
+pub fn handle(engine: &Engine, req: &Value) -> Option<Value> {
+    let id = req.get("id").cloned();
+    let Some(obj) = req.as_object() else {
+        return Some(error_response(
+            Value::Null,
+            code::INVALID_REQUEST,
+            "a request is a JSON object",
+            None,
+        ));
+    };
+    let method = match (
+        obj.get("jsonrpc").and_then(Value::as_str),
+        obj.get("method").and_then(Value::as_str),
+    ) {
+        (Some("2.0"), Some(m)) => m,
+        _ => {
+            return Some(error_response(
+                id.unwrap_or(Value::Null),
+                code::INVALID_REQUEST,
+                "a request has \"jsonrpc\": \"2.0\" and a string \"method\"",
+                None,
+            ))
+        }
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    let result = call(engine, method, &params);
+    let id = id?;
+    Some(match result {
+        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+        Err(f) => error_response(id, f.code, &f.message, Some(f.kind)),
+    })
+}
+
+/// Answers one line: a request, a batch, or garbage.
+pub fn handle_line(engine: &Engine, line: &str) -> Option<Value> {
+    let v: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(error_response(
+                Value::Null,
+                code::PARSE_ERROR,
+                &format!("not JSON: {e}"),
+                None,
+            ))
+        }
+    };
+    match v {
+        Value::Array(items) if items.is_empty() => Some(error_response(
+            Value::Null,
+            code::INVALID_REQUEST,
+            "an empty batch",
+            None,
+        )),
+        Value::Array(items) => {
+            let out: Vec<Value> = items.iter().filter_map(|r| handle(engine, r)).collect();
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        other => handle(engine, &other),
+    }
+}
+
+fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value, Failure> {
+    match method {
+        "system.version" => Ok(json!({"version": env!("CARGO_PKG_VERSION"), "api": 1})),
+        "system.info" => Ok(json!({
+            "root": engine.rt.root,
+            "run": engine.rt.run,
+            "crun": engine.rt.crun,
+        })),
+        "projects.list" => Ok(Value::Array(
+            engine
+                .projects()
+                .into_iter()
+                .map(|(name, cs)| {
+                    let running = cs.iter().filter(|c| engine.rt.running(c)).count();
+                    json!({"name": name, "containers": cs.len(), "running": running})
+                })
+                .collect(),
+        )),
+        "image.list" => {
+            let images = engine.store.list().map_err(|e| Failure::app("store", e))?;
+            serde_json::to_value(images).map_err(|e| Failure::app("engine", e))
+        }
+        "project.ps" => {
+            let project = project(params)?;
+            serde_json::to_value(engine.ps(project.name.as_str())).map_err(|e| Failure::app("engine", e))
+        }
+        "project.up" => {
+            let project = project(params)?;
+            let opts = hb_engine::UpOptions {
+                services: strings(params, "services")?,
+                plan: hb_plan::reconcile::Options {
+                    force_recreate: bool_param(params, "force_recreate")?,
+                    ..hb_plan::reconcile::Options::default()
+                },
+                ..hb_engine::UpOptions::default()
+            };
+            let report = engine.up(&project, &opts, &|_| {}).map_err(|e| Failure::app("engine", e))?;
+            Ok(json!({
+                "plan": report.plan.to_text(),
+                "ports": report.ports.iter().map(|(c, p)| json!({"container": c, "host": p.host, "target": p.target, "protocol": p.protocol})).collect::<Vec<_>>(),
+            }))
+        }
+        "project.down" => {
+            let project = project(params)?;
+            let opts = hb_engine::DownOptions {
+                volumes: bool_param(params, "volumes")?,
+                ..hb_engine::DownOptions::default()
+            };
+            engine.down(&project, &opts, &|_| {}).map_err(|e| Failure::app("engine", e))?;
+            Ok(json!({"down": project.name.as_str()}))
+        }
+        other => Err(Failure {
+            code: code::METHOD_NOT_FOUND,
+            message: format!("no method {other}; system.version, system.info, projects.list, project.ps, project.up, project.down and image.list exist"),
+            kind: "method_not_found",
+        }),
+    }
+}
+
+fn strings(params: &Value, key: &str) -> Result<Vec<String>, Failure> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Failure::params(format!("{key}: a list of strings")))
+            })
+            .collect(),
+        Some(_) => Err(Failure::params(format!("{key}: a list of strings"))),
+    }
+}
+
+fn bool_param(params: &Value, key: &str) -> Result<bool, Failure> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(Failure::params(format!("{key}: true or false"))),
+    }
+}
+
+/// The project a call names, loaded as the CLI loads it (`project_dir`,
+/// `files`, `project_name`, `profiles`, `env_files`).
+fn project(params: &Value) -> Result<hb_compose::Project, Failure> {
+    let dir = params
+        .get("project_dir")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure::params("project_dir: the project's directory (absolute)"))?;
+    let dir = PathBuf::from(dir);
+    if !dir.is_absolute() {
+        return Err(Failure::params(
+            "project_dir must be absolute: the daemon has no working directory of yours",
+        ));
+    }
+    let opts = hb_compose::Options {
+        working_dir: dir,
+        files: strings(params, "files")?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        stdin: None,
+        project_directory: None,
+        project_name: params
+            .get("project_name")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        env_files: strings(params, "env_files")?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        profiles: strings(params, "profiles")?,
+        services: Vec::new(),
+        environment: std::env::vars().collect(),
+        skip_consistency: false,
+        remote_loaders: Vec::new(),
+    };
+    hb_compose::load(&opts)
+        .map(|l| l.project)
+        .map_err(|e| Failure::app("project", e))
+}
+
+/// Serves the API on `path` until `stop` is set: a thread per client.
+pub fn serve(path: &Path, engine: Arc<Engine>, stop: Arc<AtomicBool>) -> Result<(), Error> {
+    let sock_err = |source| Error::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(sock_err)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(sock_err)?;
+    // Not world-writable: owner and group only.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(sock_err)?;
+    let group = std::fs::metadata(path).map_err(sock_err)?.gid();
+    listener.set_nonblocking(true).map_err(sock_err)?;
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let engine = engine.clone();
+                std::thread::spawn(move || {
+                    let _ = client(&engine, stream, group);
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(sock_err(e)),
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+/// True for root and for members of the socket's group.
+fn allowed(stream: &UnixStream, group: u32) -> bool {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    match getsockopt(stream, PeerCredentials) {
+        Ok(c) => c.uid() == 0 || c.gid() == group,
+        Err(_) => false,
+    }
+}
+
+fn client(engine: &Engine, stream: UnixStream, group: u32) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let mut out = stream.try_clone()?;
+    if !allowed(&stream, group) {
+        let e = error_response(
+            Value::Null,
+            code::APPLICATION,
+            "permission denied: only root and the socket's group may use hb's API",
+            Some("forbidden"),
+        );
+        writeln!(out, "{e}")?;
+        return Ok(());
+    }
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .by_ref()
+            .take(MAX_FRAME as u64 + 1)
+            .read_line(&mut line)?;
+        if n == 0 {
+            return Ok(()); // the client went
+        }
+        if n > MAX_FRAME && !line.ends_with('\n') {
+            let e = error_response(
+                Value::Null,
+                code::INVALID_REQUEST,
+                &format!("a request line is longer than {MAX_FRAME} bytes"),
+                Some("frame_too_large"),
+            );
+            writeln!(out, "{e}")?;
+            return Ok(());
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(resp) = handle_line(engine, line.trim()) {
+            writeln!(out, "{resp}")?;
+            out.flush()?;
+        }
+    }
+}

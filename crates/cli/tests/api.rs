@@ -1,0 +1,86 @@
+//! `hb daemon` driven by an independent client in Python's standard library
+//! (tests/api/client.py): the protocol's error paths and a project up, read
+//! and down (#8).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hb_test_support::{privileged, Registries};
+
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2, python3 and the fixture registries"]
+fn a_python_client_drives_the_daemon() {
+    if !privileged(&["registry", "crun", "ip", "python3"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let project = r.join("apitest");
+    std::fs::create_dir(&project).expect("project dir");
+    std::fs::write(
+        project.join("compose.yaml"),
+        format!(
+            "name: apitest\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n",
+            reg.anon
+        ),
+    )
+    .expect("write the project");
+    let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
+    let sock = r.join("run/hb.sock");
+    let daemon = Daemon(
+        Command::new(bin)
+            .arg("daemon")
+            .env("HB_ROOT", r)
+            .env("HB_RUN", r.join("run"))
+            .env("HB_SHIM", bin.with_file_name("hb-shim"))
+            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hb daemon"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never made {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o660, "the socket is not world-writable");
+
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/client.py");
+    let o = Command::new("python3")
+        .arg(&client)
+        .arg(&sock)
+        .arg(&project)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+    drop(daemon);
+    let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["apitest-box-1"]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
