@@ -178,7 +178,8 @@ fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value, Failure>
         }
         "project.ps" => {
             let project = project(params)?;
-            serde_json::to_value(engine.ps(project.name.as_str())).map_err(|e| Failure::app("engine", e))
+            serde_json::to_value(engine.ps(project.name.as_str()))
+                .map_err(|e| Failure::app("engine", e))
         }
         "project.up" => {
             let project = project(params)?;
@@ -190,7 +191,9 @@ fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value, Failure>
                 },
                 ..hb_engine::UpOptions::default()
             };
-            let report = engine.up(&project, &opts, &|_| {}).map_err(|e| Failure::app("engine", e))?;
+            let report = engine
+                .up(&project, &opts, &|_| {})
+                .map_err(|e| Failure::app("engine", e))?;
             Ok(json!({
                 "plan": report.plan.to_text(),
                 "ports": report.ports.iter().map(|(c, p)| json!({"container": c, "host": p.host, "target": p.target, "protocol": p.protocol})).collect::<Vec<_>>(),
@@ -202,12 +205,79 @@ fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value, Failure>
                 volumes: bool_param(params, "volumes")?,
                 ..hb_engine::DownOptions::default()
             };
-            engine.down(&project, &opts, &|_| {}).map_err(|e| Failure::app("engine", e))?;
+            engine
+                .down(&project, &opts, &|_| {})
+                .map_err(|e| Failure::app("engine", e))?;
             Ok(json!({"down": project.name.as_str()}))
+        }
+        "project.config" => {
+            let project = project(params)?;
+            serde_json::to_value(&project).map_err(|e| Failure::app("engine", e))
+        }
+        "project.graph" => {
+            let project = project(params)?;
+            let g = hb_plan::Graph::new(&project).map_err(|e| Failure::app("project", e))?;
+            serde_json::to_value(g).map_err(|e| Failure::app("engine", e))
+        }
+        "project.start" | "project.stop" | "project.restart" => {
+            let project = project(params)?;
+            let services = strings(params, "services")?;
+            if method != "project.start" {
+                engine
+                    .stop_services(&project, &services, None, &|| false, &|_| {})
+                    .map_err(|e| Failure::app("engine", e))?;
+            }
+            if method != "project.stop" {
+                engine
+                    .start_services(&project, &services, &|_| {})
+                    .map_err(|e| Failure::app("engine", e))?;
+            }
+            serde_json::to_value(engine.ps(project.name.as_str()))
+                .map_err(|e| Failure::app("engine", e))
+        }
+        "container.exec" => {
+            let project = project(params)?;
+            let service = params
+                .get("service")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Failure::params("service: the service to run in"))?;
+            let command = strings(params, "command")?;
+            if command.is_empty() {
+                return Err(Failure::params("command: the command and its arguments"));
+            }
+            let index = params
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .to_string();
+            let c = engine
+                .containers(project.name.as_str())
+                .into_iter()
+                .find(|(_, l)| {
+                    l.get(hb_engine::LABEL_SERVICE)
+                        .is_some_and(|s| s == service)
+                        && l.get(hb_engine::LABEL_NUMBER) == Some(&index)
+                })
+                .map(|(c, _)| c)
+                .ok_or_else(|| {
+                    Failure::app(
+                        "not_found",
+                        format!("service {service} has no container {index}"),
+                    )
+                })?;
+            let (code, out, err) = engine
+                .rt
+                .exec(&c, &command, &[], None, None)
+                .map_err(|e| Failure::app("engine", e))?;
+            Ok(json!({
+                "exit_code": code,
+                "stdout": String::from_utf8_lossy(&out),
+                "stderr": String::from_utf8_lossy(&err),
+            }))
         }
         other => Err(Failure {
             code: code::METHOD_NOT_FOUND,
-            message: format!("no method {other}; system.version, system.info, projects.list, project.ps, project.up, project.down and image.list exist"),
+            message: format!("no method {other}; docs/api.md lists those that exist"),
             kind: "method_not_found",
         }),
     }
@@ -318,9 +388,8 @@ fn allowed(stream: &UnixStream, group: u32) -> bool {
     }
 }
 
-fn client(engine: &Engine, stream: UnixStream, group: u32) -> std::io::Result<()> {
+fn client(engine: &Arc<Engine>, stream: UnixStream, group: u32) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    let mut out = stream.try_clone()?;
     if !allowed(&stream, group) {
         let e = error_response(
             Value::Null,
@@ -328,9 +397,18 @@ fn client(engine: &Engine, stream: UnixStream, group: u32) -> std::io::Result<()
             "permission denied: only root and the socket's group may use hb's API",
             Some("forbidden"),
         );
-        writeln!(out, "{e}")?;
+        writeln!(&stream, "{e}")?;
         return Ok(());
     }
+    // Answers and stream notifications share the connection: one writer at a time.
+    let out = Arc::new(std::sync::Mutex::new(stream.try_clone()?));
+    let write = |v: &Value| -> std::io::Result<()> {
+        let mut w = out
+            .lock()
+            .map_err(|_| std::io::Error::other("writer poisoned"))?;
+        writeln!(w, "{v}")?;
+        w.flush()
+    };
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -348,15 +426,72 @@ fn client(engine: &Engine, stream: UnixStream, group: u32) -> std::io::Result<()
                 &format!("a request line is longer than {MAX_FRAME} bytes"),
                 Some("frame_too_large"),
             );
-            writeln!(out, "{e}")?;
+            write(&e)?;
             return Ok(());
         }
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(resp) = handle_line(engine, line.trim()) {
-            writeln!(out, "{resp}")?;
-            out.flush()?;
+        let resp = match subscription(line.trim()) {
+            Some((id, params)) => Some(subscribe(engine, &out, id, &params)),
+            None => handle_line(engine, line.trim()),
+        };
+        if let Some(resp) = resp {
+            write(&resp)?;
         }
     }
+}
+
+/// An `events.subscribe` request (alone on its line): its id and params.
+fn subscription(line: &str) -> Option<(Value, Value)> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    let is =
+        v.get("method")?.as_str()? == "events.subscribe" && v.get("jsonrpc")?.as_str()? == "2.0";
+    is.then(|| {
+        (
+            v.get("id").cloned().unwrap_or(Value::Null),
+            v.get("params").cloned().unwrap_or(Value::Null),
+        )
+    })
+}
+
+/// Starts streaming a project's container events to this client as `events`
+/// notifications (`{"subscription": N, "event": {…}}`, the fields of
+/// `docker events --format json`), noticed by looking every 50 ms, until the
+/// client goes. Answers with the subscription's number.
+fn subscribe(
+    engine: &Arc<Engine>,
+    out: &Arc<std::sync::Mutex<UnixStream>>,
+    id: Value,
+    params: &Value,
+) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let project = match project(params) {
+        Ok(p) => p,
+        Err(f) => return error_response(id, f.code, &f.message, Some(f.kind)),
+    };
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let (engine, out) = (engine.clone(), out.clone());
+    let name = project.name.as_str().to_string();
+    let mut before = engine.snapshot(&name);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let after = engine.snapshot(&name);
+        let now = hb_engine::events::now();
+        for e in hb_engine::events::diff(&before, &after, &now) {
+            let note = json!({"jsonrpc": "2.0", "method": "events", "params": {
+                "subscription": n,
+                "event": {
+                    "type": e.kind, "action": e.action, "project": name, "service": e.service,
+                    "container": e.id, "time": e.time, "attributes": e.attributes,
+                },
+            }});
+            let Ok(mut w) = out.lock() else { return };
+            if writeln!(w, "{note}").and_then(|_| w.flush()).is_err() {
+                return; // the client went: the subscription ends with it
+            }
+        }
+        before = after;
+    });
+    json!({"jsonrpc": "2.0", "id": id, "result": {"subscription": n}})
 }

@@ -17,6 +17,32 @@ impl Drop for Daemon {
     }
 }
 
+/// Starts `hb daemon` and waits for its socket.
+fn start(r: &Path, bin: &Path, sock: &Path) -> Daemon {
+    let _ = std::fs::remove_file(sock);
+    let daemon = Daemon(
+        Command::new(bin)
+            .arg("daemon")
+            .env("HB_ROOT", r)
+            .env("HB_RUN", r.join("run"))
+            .env("HB_SHIM", bin.with_file_name("hb-shim"))
+            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hb daemon"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never made {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    daemon
+}
+
 #[test]
 #[ignore = "privileged: root, crun, iproute2, python3 and the fixture registries"]
 fn a_python_client_drives_the_daemon() {
@@ -38,26 +64,7 @@ fn a_python_client_drives_the_daemon() {
     .expect("write the project");
     let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
     let sock = r.join("run/hb.sock");
-    let daemon = Daemon(
-        Command::new(bin)
-            .arg("daemon")
-            .env("HB_ROOT", r)
-            .env("HB_RUN", r.join("run"))
-            .env("HB_SHIM", bin.with_file_name("hb-shim"))
-            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hb daemon"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon never made {}",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let daemon = start(r, bin, &sock);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&sock)
         .expect("socket")
@@ -80,6 +87,36 @@ fn a_python_client_drives_the_daemon() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+
+    // kill -9 of the daemon leaves the containers running; a new one sees them.
+    let client = |mode: &str| {
+        let o = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/client.py"))
+            .arg(&sock)
+            .arg(&project)
+            .arg(mode)
+            .output()
+            .expect("python3");
+        assert!(
+            o.status.success(),
+            "{mode}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    client("up");
+    drop(daemon); // SIGKILL
+    let ps = Command::new(bin)
+        .args(["ps", "--format", "json"])
+        .current_dir(&project)
+        .env("HB_ROOT", r)
+        .env("HB_RUN", r.join("run"))
+        .output()
+        .expect("hb ps");
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    assert!(ps.contains("\"state\": \"running\""), "{ps}");
+    let daemon = start(r, bin, &sock);
+    client("after-restart");
     drop(daemon);
     let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["apitest-box-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");

@@ -69,6 +69,11 @@ impl Engine {
     }
 }
 
+/// Now, as event times are written (RFC 3339, nanoseconds, UTC).
+pub fn now() -> String {
+    hb_runtime::cri::timestamp(std::time::SystemTime::now())
+}
+
 /// What happened between two snapshots, in a stable order.
 pub fn diff(before: &Snapshot, after: &Snapshot, time: &str) -> Vec<ContainerEvent> {
     let mut out = Vec::new();

@@ -89,6 +89,10 @@ pub enum Event {
     },
     /// A container stopped and went (`down`).
     Removed(String, Duration),
+    /// A container stopped (`stop`).
+    Stopped(String, Duration),
+    /// A stopped container started (`start`).
+    Started(String, Duration),
     /// Something the user should know.
     Warning(String),
 }
@@ -710,6 +714,80 @@ impl Engine {
     pub fn stop_container(&self, c: &Container, signal: &str, grace: Duration) -> Result<()> {
         self.rt.stop(c, signal, grace).map_err(rt_err(&c.id))?;
         hb_net::ports::stop_proxy(&c.dir);
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// `hb stop`: the project's running containers of `services` (all when
+    /// empty), dependents first, each wave in parallel; `timeout` overrides the
+    /// grace periods, and once `kill_now` says so the rest get none.
+    pub fn stop_services(
+        &self,
+        project: &Project,
+        services: &[String],
+        timeout: Option<Duration>,
+        kill_now: &(dyn Fn() -> bool + Sync),
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<()> {
+        let graph = hb_plan::Graph::new(project)?;
+        let cs = self.containers(project.name.as_str());
+        for wave in graph.waves.iter().rev() {
+            let todo: Vec<(&Container, &Service)> = cs
+                .iter()
+                .filter_map(|(c, l)| {
+                    let svc = l.get(LABEL_SERVICE)?;
+                    let wanted = wave.contains(svc)
+                        && (services.is_empty() || services.contains(svc))
+                        && self.rt.running(c);
+                    wanted
+                        .then(|| project.services.get(svc).map(|s| (c, s)))
+                        .flatten()
+                })
+                .collect();
+            let errors = parallel(&todo, |(c, s)| {
+                let (signal, mut grace) = service::stop_how(s, None);
+                if let Some(t) = timeout {
+                    grace = t;
+                }
+                if kill_now() {
+                    grace = Duration::ZERO;
+                }
+                let t = Instant::now();
+                self.stop_container(c, &signal, grace)?;
+                on(Event::Stopped(c.id.clone(), t.elapsed()));
+                Ok(())
+            });
+            if !errors.is_empty() {
+                return Err(Error::Many(errors));
+            }
+        }
+        Ok(())
+    }
+
+    /// `hb start`: the project's stopped containers of `services` (all when
+    /// empty), in dependency order.
+    pub fn start_services(
+        &self,
+        project: &Project,
+        services: &[String],
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<()> {
+        let graph = hb_plan::Graph::new(project)?;
+        let cs = self.containers(project.name.as_str());
+        for wave in &graph.waves {
+            for (c, l) in &cs {
+                let svc = l.get(LABEL_SERVICE).cloned().unwrap_or_default();
+                if wave.contains(&svc)
+                    && (services.is_empty() || services.contains(&svc))
+                    && !self.rt.running(c)
+                {
+                    let t = Instant::now();
+                    self.start_container(project, c)?;
+                    on(Event::Started(c.id.clone(), t.elapsed()));
+                }
+            }
+        }
         Ok(())
     }
 }

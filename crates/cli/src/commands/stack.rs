@@ -47,6 +47,8 @@ fn progress(e: Event) {
         }
         Event::Waiting { service, on } => note(&format!(" … {service:<24} waits for {on}")),
         Event::Removed(c, t) => note(&format!(" ✔ {c:<24} removed in {}", ms(t))),
+        Event::Stopped(c, t) => note(&format!(" ✔ {c:<24} stopped in {}", ms(t))),
+        Event::Started(c, t) => note(&format!(" ✔ {c:<24} started in {}", ms(t))),
         Event::Warning(w) => note(&format!("warning: {w}")),
     }
 }
@@ -281,41 +283,13 @@ fn stop_all(
     timeout: Option<u64>,
     kill_now: &(dyn Fn() -> bool + Sync),
 ) -> Result<()> {
-    let graph = hb_plan::Graph::new(project)?;
-    let cs = engine.containers(project.name.as_str());
-    for wave in graph.waves.iter().rev() {
-        std::thread::scope(|scope| -> Result<()> {
-            let mut handles = Vec::new();
-            for (c, l) in &cs {
-                let svc = l.get(LABEL_SERVICE).cloned().unwrap_or_default();
-                if !wave.contains(&svc)
-                    || !(services.is_empty() || services.contains(&svc))
-                    || !engine.rt.running(c)
-                {
-                    continue;
-                }
-                let s = &project.services[&svc];
-                handles.push(scope.spawn(move || {
-                    let (signal, mut grace) = hb_engine::service::stop_how(s, None);
-                    if let Some(t) = timeout {
-                        grace = Duration::from_secs(t);
-                    }
-                    if kill_now() {
-                        grace = Duration::ZERO;
-                    }
-                    let t = Instant::now();
-                    let r = engine.stop_container(c, &signal, grace);
-                    note(&format!(" ✔ {:<24} stopped in {}", c.id, ms(t.elapsed())));
-                    r
-                }));
-            }
-            for h in handles {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a stop thread panicked"))??;
-            }
-            Ok(())
-        })?;
-    }
+    engine.stop_services(
+        project,
+        services,
+        timeout.map(Duration::from_secs),
+        kill_now,
+        &progress,
+    )?;
     Ok(())
 }
 
@@ -687,21 +661,7 @@ pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
 pub fn start(pa: &ProjectArgs, a: &ServicesArgs) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    let graph = hb_plan::Graph::new(&project)?;
-    let cs = engine.containers(project.name.as_str());
-    for wave in &graph.waves {
-        for (c, l) in &cs {
-            let svc = l.get(LABEL_SERVICE).cloned().unwrap_or_default();
-            if wave.contains(&svc)
-                && (a.services.is_empty() || a.services.contains(&svc))
-                && !engine.rt.running(c)
-            {
-                let t = Instant::now();
-                engine.start_container(&project, c)?;
-                note(&format!(" ✔ {:<24} started in {}", c.id, ms(t.elapsed())));
-            }
-        }
-    }
+    engine.start_services(&project, &a.services, &progress)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -896,7 +856,7 @@ pub fn events(pa: &ProjectArgs, services: &[String], json: bool) -> Result<ExitC
     while interrupts.load(Ordering::SeqCst) == 0 {
         std::thread::sleep(Duration::from_millis(50));
         let after = engine.snapshot(name);
-        let now = hb_runtime::cri::timestamp(std::time::SystemTime::now());
+        let now = hb_engine::events::now();
         let mut text = String::new();
         for e in hb_engine::events::diff(&before, &after, &now) {
             if !services.is_empty() && !services.contains(&e.service) {

@@ -1,14 +1,25 @@
-"""An independent client of hb's API (Python's standard library only): drives
-a project up, reads it, and down, and checks the protocol's error paths.
-Usage: client.py SOCKET PROJECT_DIR. Exits non-zero, saying why, on a failure."""
+"""An independent client of hb's API (Python's standard library only).
+Usage: client.py SOCKET PROJECT_DIR [full|up|after-restart]
+  full           the protocol's error paths, then up, exec, stop/start/restart,
+                 config, graph, events on a second connection, down
+  up             only brings the project up (before the daemon is killed)
+  after-restart  a restarted daemon reports the running container; then down
+Exits non-zero, saying why, on a failure."""
 import json
 import socket
 import sys
 
 sock_path, project_dir = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sock_path)
-f = s.makefile("rw", encoding="utf-8", newline="\n")
+mode = sys.argv[3] if len(sys.argv) > 3 else "full"
+
+
+def connect():
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sock_path)
+    return c, c.makefile("rw", encoding="utf-8", newline="\n")
+
+
+s, f = connect()
 next_id = 0
 
 
@@ -34,6 +45,23 @@ def check(cond, what):
         sys.exit(f"FAILED: {what}")
 
 
+project = {"project_dir": project_dir}
+if mode == "up":
+    r = call("project.up", project)
+    if "result" not in r:
+        sys.exit(f"FAILED: project.up: {r}")
+    print("ok")
+    sys.exit(0)
+if mode == "after-restart":
+    r = call("project.ps", project)
+    if [c["state"] for c in r.get("result", [])] != ["running"]:
+        sys.exit(f"FAILED: the restarted daemon does not see the container running: {r}")
+    r = call("project.down", project)
+    if r.get("result") != {"down": "apitest"}:
+        sys.exit(f"FAILED: project.down: {r}")
+    print("ok")
+    sys.exit(0)
+
 r = call("system.version")
 check(r["result"]["api"] == 1 and r["result"]["version"], f"system.version: {r}")
 
@@ -55,7 +83,13 @@ batch = send_raw(json.dumps([
 check(isinstance(batch, list) and [x["id"] for x in batch] == ["a", "b"], f"batch: {batch}")
 check("result" in batch[0] and batch[1]["error"]["code"] == -32601, f"batch answers: {batch}")
 
-project = {"project_dir": project_dir}
+# Events, on a connection of their own.
+es, ef = connect()
+ef.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": project}) + "\n")
+ef.flush()
+sub = json.loads(ef.readline())
+check(isinstance(sub["result"]["subscription"], int), f"events.subscribe: {sub}")
+
 r = call("project.up", project)
 check("result" in r and "create" in r["result"]["plan"], f"project.up: {r}")
 r = call("project.ps", project)
@@ -64,8 +98,31 @@ r = call("projects.list")
 check(any(p["name"] == "apitest" and p["running"] == 1 for p in r["result"]), f"projects.list: {r}")
 r = call("image.list")
 check(len(r["result"]) >= 1, f"image.list: {r}")
+r = call("container.exec", {**project, "service": "box", "command": ["sh", "-c", "echo hi; exit 3"]})
+check(r["result"] == {"exit_code": 3, "stdout": "hi\n", "stderr": ""}, f"container.exec: {r}")
+r = call("project.config", project)
+check(r["result"]["name"] == "apitest" and "box" in r["result"]["services"], f"project.config: {r}")
+r = call("project.graph", project)
+check(r["result"]["waves"] == [["box"]], f"project.graph: {r}")
+r = call("project.stop", project)
+check([c["state"] for c in r["result"]] == ["exited"], f"project.stop: {r}")
+r = call("project.start", project)
+check([c["state"] for c in r["result"]] == ["running"], f"project.start: {r}")
+r = call("project.restart", project)
+check([c["state"] for c in r["result"]] == ["running"], f"project.restart: {r}")
 r = call("project.down", project)
 check(r.get("result") == {"down": "apitest"}, f"project.down: {r}")
+
+# The subscription saw the container's whole life, in order.
+es.settimeout(10)
+actions = []
+while "destroy" not in actions:
+    note = json.loads(ef.readline())
+    check(note["method"] == "events" and note["params"]["subscription"] == sub["result"]["subscription"], f"event: {note}")
+    ev = note["params"]["event"]
+    check(ev["container"] == "apitest-box-1" and ev["project"] == "apitest", f"event: {ev}")
+    actions.append(ev["action"])
+check(actions[:2] == ["create", "start"] and actions[-2:] == ["die", "destroy"], f"events: {actions}")
 r = call("project.ps", project)
 check(r["result"] == [], f"project.ps after down: {r}")
 print("ok")
