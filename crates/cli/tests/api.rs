@@ -46,7 +46,7 @@ fn start(r: &Path, bin: &Path, sock: &Path) -> Daemon {
 #[test]
 #[ignore = "privileged: root, crun, iproute2, python3 and the fixture registries"]
 fn a_python_client_drives_the_daemon() {
-    if !privileged(&["registry", "crun", "ip", "python3"]) {
+    if !privileged(&["registry", "crun", "ip", "python3", "setpriv"]) {
         return;
     }
     let reg = Registries::from_env().expect("registries");
@@ -104,6 +104,36 @@ fn a_python_client_drives_the_daemon() {
             String::from_utf8_lossy(&o.stderr)
         );
     };
+    // A peer of another uid (and not in the socket's group) is refused: by the
+    // socket's mode, and — with the mode opened up — by its credentials.
+    // (The directories on the way are opened, so that it is the socket that decides.)
+    for dir in [r.to_path_buf(), r.join("run")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    for mode in [0o660, 0o666] {
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let o = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+            ])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/client.py"))
+            .arg(&sock)
+            .arg(&project)
+            .arg("refused")
+            .output()
+            .expect("setpriv");
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660)).expect("chmod");
+
     client("up");
     drop(daemon); // SIGKILL
     let ps = Command::new(bin)
