@@ -433,7 +433,10 @@ fn client(engine: &Arc<Engine>, stream: UnixStream, group: u32) -> std::io::Resu
             continue;
         }
         let resp = match subscription(line.trim()) {
-            Some((id, params)) => Some(subscribe(engine, &out, id, &params)),
+            Some((method, id, params)) if method == "service.logs" => {
+                Some(logs(engine, &out, id, &params))
+            }
+            Some((_, id, params)) => Some(subscribe(engine, &out, id, &params)),
             None => handle_line(engine, line.trim()),
         };
         if let Some(resp) = resp {
@@ -442,19 +445,97 @@ fn client(engine: &Arc<Engine>, stream: UnixStream, group: u32) -> std::io::Resu
     }
 }
 
-/// An `events.subscribe` request (alone on its line): its id and params.
-fn subscription(line: &str) -> Option<(Value, Value)> {
+/// A streaming request (`events.subscribe`, `service.logs`; alone on its
+/// line): its method, id and params.
+fn subscription(line: &str) -> Option<(String, Value, Value)> {
     let v: Value = serde_json::from_str(line).ok()?;
-    let is =
-        v.get("method")?.as_str()? == "events.subscribe" && v.get("jsonrpc")?.as_str()? == "2.0";
+    let method = v.get("method")?.as_str()?;
+    let is = matches!(method, "events.subscribe" | "service.logs")
+        && v.get("jsonrpc")?.as_str()? == "2.0";
     is.then(|| {
         (
+            method.to_string(),
             v.get("id").cloned().unwrap_or(Value::Null),
             v.get("params").cloned().unwrap_or(Value::Null),
         )
     })
 }
 
+/// Streams the log lines of a project's containers (of `services`, all when
+/// none) as `logs` notifications (`{"subscription", "container", "service",
+/// "stream", "time", "line"}`): what is there, then — with `follow` — what
+/// comes, until every container has stopped; a final `{"subscription", "end":
+/// true}` closes the stream.
+fn logs(
+    engine: &Arc<Engine>,
+    out: &Arc<std::sync::Mutex<UnixStream>>,
+    id: Value,
+    params: &Value,
+) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
+    let (project, services) =
+        match project(params).and_then(|p| Ok((p, strings(params, "services")?))) {
+            Ok(x) => x,
+            Err(f) => return error_response(id, f.code, &f.message, Some(f.kind)),
+        };
+    let follow = params
+        .get("follow")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let (engine, out) = (engine.clone(), out.clone());
+    let name = project.name.as_str().to_string();
+    std::thread::spawn(move || {
+        let mut shown: std::collections::BTreeMap<String, usize> = Default::default();
+        let send = |v: Value| -> bool {
+            let Ok(mut w) = out.lock() else { return false };
+            writeln!(w, "{v}").and_then(|_| w.flush()).is_ok()
+        };
+        loop {
+            let cs: Vec<_> = engine
+                .containers(&name)
+                .into_iter()
+                .filter(|(_, l)| {
+                    services.is_empty()
+                        || l.get(hb_engine::LABEL_SERVICE)
+                            .is_some_and(|s| services.contains(s))
+                })
+                .collect();
+            let mut lines = Vec::new();
+            for (c, l) in &cs {
+                let all = engine.rt.logs(c).unwrap_or_default();
+                let from = shown.entry(c.id.clone()).or_insert(0);
+                for line in all.iter().skip(*from) {
+                    lines.push((
+                        line.time.clone(),
+                        c.id.clone(),
+                        l.get(hb_engine::LABEL_SERVICE).cloned().unwrap_or_default(),
+                        line.clone(),
+                    ));
+                }
+                *from = all.len();
+            }
+            lines.sort_by(|a, b| a.0.cmp(&b.0));
+            for (_, container, service, l) in lines {
+                let note = json!({"jsonrpc": "2.0", "method": "logs", "params": {
+                    "subscription": n, "container": container, "service": service,
+                    "stream": l.stream, "time": l.time, "line": l.text,
+                }});
+                if !send(note) {
+                    return; // the client went
+                }
+            }
+            if !follow || cs.iter().all(|(c, _)| !engine.rt.running(c)) {
+                send(
+                    json!({"jsonrpc": "2.0", "method": "logs", "params": {"subscription": n, "end": true}}),
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    json!({"jsonrpc": "2.0", "id": id, "result": {"subscription": n}})
+}
 /// Starts streaming a project's container events to this client as `events`
 /// notifications (`{"subscription": N, "event": {…}}`, the fields of
 /// `docker events --format json`), noticed by looking every 50 ms, until the

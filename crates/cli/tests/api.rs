@@ -57,7 +57,7 @@ fn a_python_client_drives_the_daemon() {
     std::fs::write(
         project.join("compose.yaml"),
         format!(
-            "name: apitest\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n",
+            "name: apitest\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from box; exec sleep 1000\"]\n",
             reg.anon
         ),
     )

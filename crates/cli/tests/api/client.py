@@ -146,6 +146,28 @@ r = call("projects.list")
 check(any(p["name"] == "apitest" and p["running"] == 1 for p in r["result"]), f"projects.list: {r}")
 r = call("image.list")
 check(len(r["result"]) >= 1, f"image.list: {r}")
+# The log so far, as a stream that ends (asked again until the container's
+# first line has been written: it runs as `up` returns).
+import time
+
+for _ in range(100):
+    ls_, lf = connect()
+    lf.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "service.logs", "params": {**project, "services": ["box"]}}) + "\n")
+    lf.flush()
+    lsub = json.loads(lf.readline())["result"]["subscription"]
+    seen = []
+    while True:
+        note = json.loads(lf.readline())
+        check(note["method"] == "logs" and note["params"]["subscription"] == lsub, f"logs: {note}")
+        if note["params"].get("end"):
+            break
+        seen.append((note["params"]["container"], note["params"]["stream"], note["params"]["line"]))
+    ls_.close()
+    if seen:
+        break
+    time.sleep(0.02)
+check(("apitest-box-1", "stdout", "hello from box") in seen, f"service.logs: {seen}")
+
 r = call("container.exec", {**project, "service": "box", "command": ["sh", "-c", "echo hi; exit 3"]})
 check(r["result"] == {"exit_code": 3, "stdout": "hi\n", "stderr": ""}, f"container.exec: {r}")
 r = call("project.config", project)
