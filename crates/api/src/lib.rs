@@ -432,18 +432,30 @@ fn client(engine: &Arc<Engine>, stream: UnixStream, group: u32) -> std::io::Resu
         if line.trim().is_empty() {
             continue;
         }
-        let resp = match subscription(line.trim()) {
+        // A stream's first notification must not overtake its answer: the
+        // stream starts once the answer is out.
+        let (resp, start) = match subscription(line.trim()) {
             Some((method, id, params)) if method == "service.logs" => {
-                Some(logs(engine, &out, id, &params))
+                let (v, s) = logs(engine, &out, id, &params);
+                (Some(v), s)
             }
-            Some((_, id, params)) => Some(subscribe(engine, &out, id, &params)),
-            None => handle_line(engine, line.trim()),
+            Some((_, id, params)) => {
+                let (v, s) = subscribe(engine, &out, id, &params);
+                (Some(v), s)
+            }
+            None => (handle_line(engine, line.trim()), None),
         };
         if let Some(resp) = resp {
             write(&resp)?;
         }
+        if let Some(start) = start {
+            start();
+        }
     }
 }
+
+/// Starts a stream's thread (after its answer is written).
+type Starter = Box<dyn FnOnce() + Send>;
 
 /// A streaming request (`events.subscribe`, `service.logs`; alone on its
 /// line): its method, id and params.
@@ -471,12 +483,12 @@ fn logs(
     out: &Arc<std::sync::Mutex<UnixStream>>,
     id: Value,
     params: &Value,
-) -> Value {
+) -> (Value, Option<Starter>) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
     let (project, services) =
         match project(params).and_then(|p| Ok((p, strings(params, "services")?))) {
             Ok(x) => x,
-            Err(f) => return error_response(id, f.code, &f.message, Some(f.kind)),
+            Err(f) => return (error_response(id, f.code, &f.message, Some(f.kind)), None),
         };
     let follow = params
         .get("follow")
@@ -485,56 +497,61 @@ fn logs(
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let (engine, out) = (engine.clone(), out.clone());
     let name = project.name.as_str().to_string();
-    std::thread::spawn(move || {
-        let mut shown: std::collections::BTreeMap<String, usize> = Default::default();
-        let send = |v: Value| -> bool {
-            let Ok(mut w) = out.lock() else { return false };
-            writeln!(w, "{v}").and_then(|_| w.flush()).is_ok()
-        };
-        loop {
-            let cs: Vec<_> = engine
-                .containers(&name)
-                .into_iter()
-                .filter(|(_, l)| {
-                    services.is_empty()
-                        || l.get(hb_engine::LABEL_SERVICE)
-                            .is_some_and(|s| services.contains(s))
-                })
-                .collect();
-            let mut lines = Vec::new();
-            for (c, l) in &cs {
-                let all = engine.rt.logs(c).unwrap_or_default();
-                let from = shown.entry(c.id.clone()).or_insert(0);
-                for line in all.iter().skip(*from) {
-                    lines.push((
-                        line.time.clone(),
-                        c.id.clone(),
-                        l.get(hb_engine::LABEL_SERVICE).cloned().unwrap_or_default(),
-                        line.clone(),
-                    ));
+    let start: Starter = Box::new(move || {
+        std::thread::spawn(move || {
+            let mut shown: std::collections::BTreeMap<String, usize> = Default::default();
+            let send = |v: Value| -> bool {
+                let Ok(mut w) = out.lock() else { return false };
+                writeln!(w, "{v}").and_then(|_| w.flush()).is_ok()
+            };
+            loop {
+                let cs: Vec<_> = engine
+                    .containers(&name)
+                    .into_iter()
+                    .filter(|(_, l)| {
+                        services.is_empty()
+                            || l.get(hb_engine::LABEL_SERVICE)
+                                .is_some_and(|s| services.contains(s))
+                    })
+                    .collect();
+                let mut lines = Vec::new();
+                for (c, l) in &cs {
+                    let all = engine.rt.logs(c).unwrap_or_default();
+                    let from = shown.entry(c.id.clone()).or_insert(0);
+                    for line in all.iter().skip(*from) {
+                        lines.push((
+                            line.time.clone(),
+                            c.id.clone(),
+                            l.get(hb_engine::LABEL_SERVICE).cloned().unwrap_or_default(),
+                            line.clone(),
+                        ));
+                    }
+                    *from = all.len();
                 }
-                *from = all.len();
-            }
-            lines.sort_by(|a, b| a.0.cmp(&b.0));
-            for (_, container, service, l) in lines {
-                let note = json!({"jsonrpc": "2.0", "method": "logs", "params": {
-                    "subscription": n, "container": container, "service": service,
-                    "stream": l.stream, "time": l.time, "line": l.text,
-                }});
-                if !send(note) {
-                    return; // the client went
+                lines.sort_by(|a, b| a.0.cmp(&b.0));
+                for (_, container, service, l) in lines {
+                    let note = json!({"jsonrpc": "2.0", "method": "logs", "params": {
+                        "subscription": n, "container": container, "service": service,
+                        "stream": l.stream, "time": l.time, "line": l.text,
+                    }});
+                    if !send(note) {
+                        return; // the client went
+                    }
                 }
+                if !follow || cs.iter().all(|(c, _)| !engine.rt.running(c)) {
+                    send(
+                        json!({"jsonrpc": "2.0", "method": "logs", "params": {"subscription": n, "end": true}}),
+                    );
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            if !follow || cs.iter().all(|(c, _)| !engine.rt.running(c)) {
-                send(
-                    json!({"jsonrpc": "2.0", "method": "logs", "params": {"subscription": n, "end": true}}),
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        });
     });
-    json!({"jsonrpc": "2.0", "id": id, "result": {"subscription": n}})
+    (
+        json!({"jsonrpc": "2.0", "id": id, "result": {"subscription": n}}),
+        Some(start),
+    )
 }
 /// Starts streaming a project's container events to this client as `events`
 /// notifications (`{"subscription": N, "event": {…}}`, the fields of
@@ -545,34 +562,39 @@ fn subscribe(
     out: &Arc<std::sync::Mutex<UnixStream>>,
     id: Value,
     params: &Value,
-) -> Value {
+) -> (Value, Option<Starter>) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let project = match project(params) {
         Ok(p) => p,
-        Err(f) => return error_response(id, f.code, &f.message, Some(f.kind)),
+        Err(f) => return (error_response(id, f.code, &f.message, Some(f.kind)), None),
     };
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let (engine, out) = (engine.clone(), out.clone());
     let name = project.name.as_str().to_string();
     let mut before = engine.snapshot(&name);
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let after = engine.snapshot(&name);
-        let now = hb_engine::events::now();
-        for e in hb_engine::events::diff(&before, &after, &now) {
-            let note = json!({"jsonrpc": "2.0", "method": "events", "params": {
-                "subscription": n,
-                "event": {
-                    "type": e.kind, "action": e.action, "project": name, "service": e.service,
-                    "container": e.id, "time": e.time, "attributes": e.attributes,
-                },
-            }});
-            let Ok(mut w) = out.lock() else { return };
-            if writeln!(w, "{note}").and_then(|_| w.flush()).is_err() {
-                return; // the client went: the subscription ends with it
+    let start: Starter = Box::new(move || {
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let after = engine.snapshot(&name);
+            let now = hb_engine::events::now();
+            for e in hb_engine::events::diff(&before, &after, &now) {
+                let note = json!({"jsonrpc": "2.0", "method": "events", "params": {
+                    "subscription": n,
+                    "event": {
+                        "type": e.kind, "action": e.action, "project": name, "service": e.service,
+                        "container": e.id, "time": e.time, "attributes": e.attributes,
+                    },
+                }});
+                let Ok(mut w) = out.lock() else { return };
+                if writeln!(w, "{note}").and_then(|_| w.flush()).is_err() {
+                    return; // the client went: the subscription ends with it
+                }
             }
-        }
-        before = after;
+            before = after;
+        });
     });
-    json!({"jsonrpc": "2.0", "id": id, "result": {"subscription": n}})
+    (
+        json!({"jsonrpc": "2.0", "id": id, "result": {"subscription": n}}),
+        Some(start),
+    )
 }

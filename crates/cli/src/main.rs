@@ -15,6 +15,7 @@ mod cli;
 mod commands;
 mod context;
 mod project;
+mod signals;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -131,28 +131,15 @@ fn daemon(socket: Option<std::path::PathBuf>) -> Result<ExitCode> {
     let path = socket.unwrap_or_else(|| engine.rt.run.join("hb.sock"));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            flag.store(true, Ordering::SeqCst);
-        });
-    });
+    {
+        use tokio::signal::unix::SignalKind;
+        crate::signals::on(
+            &[SignalKind::interrupt(), SignalKind::terminate()],
+            move || {
+                flag.store(true, Ordering::SeqCst);
+            },
+        );
+    }
     crate::project::note(&format!("hb daemon: serving on {}", path.display()));
     hb_api::serve(&path, engine, stop)?;
     Ok(ExitCode::SUCCESS)

@@ -260,18 +260,8 @@ fn foreground(engine: &Engine, project: &Project, a: &UpArgs) -> Result<ExitCode
 
 /// Counts Ctrl-Cs from a thread of its own.
 fn watch_interrupts(count: Arc<AtomicUsize>) {
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+    crate::signals::on(&[tokio::signal::unix::SignalKind::interrupt()], move || {
+        count.fetch_add(1, Ordering::SeqCst);
     });
 }
 

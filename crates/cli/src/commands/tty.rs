@@ -137,24 +137,10 @@ pub fn session(master: OwnedFd) -> Result<()> {
     resize(&master);
     let _raw = Raw::enable();
     let winch_master = master.try_clone()?;
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            let Ok(mut sig) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-            else {
-                return;
-            };
-            while sig.recv().await.is_some() {
-                resize(&winch_master);
-            }
-        });
-    });
+    crate::signals::on(
+        &[tokio::signal::unix::SignalKind::window_change()],
+        move || resize(&winch_master),
+    );
     // Keystrokes in; the thread stays blocked on stdin when the command ends.
     let mut to_master = std::fs::File::from(master.try_clone()?);
     std::thread::spawn(move || {
