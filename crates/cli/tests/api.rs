@@ -8,6 +8,21 @@ use std::time::{Duration, Instant};
 
 use hb_test_support::{privileged, Registries};
 
+/// Takes the test's project down whatever happens (a failed assertion included).
+struct Down<'a>(&'a Path, &'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let (root, project) = (self.0, self.1);
+        let _ = Command::new(env!("CARGO_BIN_EXE_hb"))
+            .args(["down", "-t", "0"])
+            .current_dir(project)
+            .env("HB_ROOT", root)
+            .env("HB_RUN", root.join("run"))
+            .output();
+    }
+}
+
 struct Daemon(std::process::Child);
 
 impl Drop for Daemon {
@@ -62,6 +77,7 @@ fn a_python_client_drives_the_daemon() {
         ),
     )
     .expect("write the project");
+    let _down = Down(r, &project);
     let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
     let sock = r.join("run/hb.sock");
     let daemon = start(r, bin, &sock);
