@@ -99,6 +99,9 @@ pub enum Command {
         /// The socket (default: $HB_RUN/hb.sock)
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
+        /// Print the API's OpenRPC document and exit
+        #[arg(long)]
+        openrpc: bool,
     },
     /// Send a signal to the project's containers
     Kill {

@@ -31,7 +31,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stop(a) => stack::stop(&cli.project, &a),
         Command::Restart(a) => stack::restart(&cli.project, &a),
         Command::Run(a) => stack::run(&cli.project, &a),
-        Command::Daemon { socket } => daemon(socket),
+        Command::Daemon { openrpc: true, .. } => {
+            print(&(serde_json::to_string_pretty(&hb_api::openrpc())? + "\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Daemon { socket, .. } => daemon(socket),
         Command::Watch {
             services,
             no_up,
