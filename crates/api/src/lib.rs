@@ -599,6 +599,30 @@ fn subscribe(
     )
 }
 
+/// Calls `method` on the daemon at `socket` (a client for `hb --host`): the
+/// result, or the error's message (with its `data.kind`).
+pub fn request(socket: &Path, method: &str, params: Value) -> Result<Value, String> {
+    let stream = UnixStream::connect(socket)
+        .map_err(|e| format!("cannot reach hb daemon at {}: {e}", socket.display()))?;
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    writeln!(&stream, "{req}").map_err(|e| format!("{}: {e}", socket.display()))?;
+    let mut line = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut line)
+        .map_err(|e| format!("{}: {e}", socket.display()))?;
+    let v: Value =
+        serde_json::from_str(&line).map_err(|e| format!("the daemon's answer is not JSON: {e}"))?;
+    match (v.get("result"), v.get("error")) {
+        (Some(r), _) => Ok(r.clone()),
+        (_, Some(e)) => Err(format!(
+            "{} ({})",
+            e["message"].as_str().unwrap_or("error"),
+            e["data"]["kind"].as_str().unwrap_or("error")
+        )),
+        _ => Err("the daemon answered neither a result nor an error".into()),
+    }
+}
+
 /// A method, as the OpenRPC document describes it.
 struct MethodDoc {
     name: &'static str,

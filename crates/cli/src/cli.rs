@@ -11,6 +11,9 @@ pub struct Cli {
     /// Where the project is and how to read it.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Drive a running `hb daemon` instead (unix:///path/to/hb.sock; also HB_HOST): `up`, `down`, `ps`, `ls`
+    #[arg(short = 'H', long, value_name = "URL", env = "HB_HOST")]
+    pub host: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -150,6 +150,27 @@ fn a_python_client_drives_the_daemon() {
     }
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660)).expect("chmod");
 
+    // The CLI itself, through the daemon (--host / HB_HOST).
+    let via = |args: &[&str]| {
+        let o = Command::new(bin)
+            .args(args)
+            .current_dir(&project)
+            .env("HB_HOST", format!("unix://{}", sock.display()))
+            .output()
+            .expect("hb");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    via(&["up", "-d"]);
+    assert!(via(&["ps", "--format", "json"]).contains("\"state\": \"running\""));
+    assert!(via(&["ls"]).contains("apitest"));
+    via(&["down"]);
+    assert_eq!(via(&["ps", "-a", "--format", "json"]).trim(), "[]");
+
     client("up");
     drop(daemon); // SIGKILL
     let ps = Command::new(bin)

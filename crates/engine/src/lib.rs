@@ -119,7 +119,7 @@ pub struct Engine {
 }
 
 /// A container of a project, as `ps` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ContainerInfo {
     /// Its name.
     pub name: String,

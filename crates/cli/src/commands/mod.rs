@@ -15,11 +15,15 @@ mod init;
 mod login;
 mod observe;
 mod pull;
+mod remote;
 pub(crate) mod stack;
 mod tty;
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(host) = &cli.host {
+        return remote::run(host, &cli.project, &cli.command);
+    }
     match cli.command {
         Command::Up(a) => stack::up(&cli.project, &a),
         Command::Down(a) => stack::down(&cli.project, &a),
