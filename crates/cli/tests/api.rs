@@ -188,3 +188,50 @@ fn a_python_client_drives_the_daemon() {
     let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["apitest-box-1"]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2, python3 and the fixture registries"]
+fn fifty_subscribers_while_five_projects_go_up_and_down() {
+    if !privileged(&["registry", "crun", "ip", "python3"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let dirs: Vec<std::path::PathBuf> = (1..=5)
+        .map(|i| {
+            let d = r.join(format!("load{i}"));
+            std::fs::create_dir(&d).expect("dir");
+            std::fs::write(
+                d.join("compose.yaml"),
+                format!(
+                    "name: load{i}\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n",
+                    reg.anon
+                ),
+            )
+            .expect("write");
+            d
+        })
+        .collect();
+    let _downs: Vec<Down<'_>> = dirs.iter().map(|d| Down(r, d)).collect();
+    let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
+    let sock = r.join("run/hb.sock");
+    let daemon = start(r, bin, &sock);
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/load.py"))
+        .arg(&sock)
+        .args(&dirs)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    drop(daemon);
+    let names: Vec<String> = (1..=5).map(|i| format!("load{i}-box-1")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let left = hb_test_support::leaks::leaks(r, &r.join("run"), &refs);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
