@@ -290,37 +290,31 @@ fn run_and_exec_on_a_terminal() {
     if !privileged(&["registry", "crun", "script"]) {
         return;
     }
-    use std::io::Write;
     let reg = Registries::from_env().expect("registries");
     let root = tempfile::tempdir().expect("tempdir");
     let r = root.path();
     let busybox = format!("{}/busybox", reg.anon);
     // script(1) gives hb a terminal; what it is fed is what the user types.
-    let on_tty = |input: &str, args: &str| {
-        let mut child = Command::new("script")
-            .args([
-                "-qec",
-                &format!("{} {args}", env!("CARGO_BIN_EXE_hb")),
-                "/dev/null",
-            ])
+    let on_tty = |input: &str, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hb"));
+        c.args(args)
             .env("HB_ROOT", r)
             .env("HB_RUN", r.join("run"))
-            .env("HB_SHIM", shim())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("script");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("input");
-        child.wait_with_output().expect("script ends")
+            .env("HB_SHIM", shim());
+        hb_test_support::on_terminal(&c, input)
     };
     let o = on_tty(
         "",
-        &format!("container run --rm -it {busybox} sh -c 'tty; exit 4'"),
+        &[
+            "container",
+            "run",
+            "--rm",
+            "-it",
+            &busybox,
+            "sh",
+            "-c",
+            "tty; exit 4",
+        ],
     );
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stdout));
     assert!(
@@ -330,7 +324,7 @@ fn run_and_exec_on_a_terminal() {
     );
     let o = on_tty(
         "echo in-$((6*7))\nexit 9\n",
-        &format!("container run --rm -it {busybox} sh"),
+        &["container", "run", "--rm", "-it", &busybox, "sh"],
     );
     assert_eq!(o.status.code(), Some(9));
     assert!(text(&o.stdout).contains("in-42"), "{}", text(&o.stdout));
@@ -351,7 +345,10 @@ fn run_and_exec_on_a_terminal() {
         ),
         "box\n",
     );
-    let o = on_tty("", "container exec -it box sh -c 'tty; exit 6'");
+    let o = on_tty(
+        "",
+        &["container", "exec", "-it", "box", "sh", "-c", "tty; exit 6"],
+    );
     assert_eq!(o.status.code(), Some(6));
     assert!(text(&o.stdout).contains("/dev/pts/"), "{}", text(&o.stdout));
     let o = hb(r, &["container", "run", "-d", "-t", &busybox, "true"]);

@@ -641,38 +641,20 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
 
     // On a terminal (script(1) gives one), exec gets one too, input flows in and
     // the exit code comes back; -T turns it off.
-    let hb_bin = env!("CARGO_BIN_EXE_hb");
-    let on_tty = |input: &str, cmd: &str| {
-        let c = st.cmd(0, &[]);
-        let mut child = Command::new("script")
-            .args(["-qec", &format!("{hb_bin} {cmd}"), "/dev/null"])
-            .current_dir(&st.dir)
-            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("script");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("input");
-        child.wait_with_output().expect("script ends")
-    };
-    let o = on_tty("", "exec box sh -c 'tty; exit 3'");
+    let on_tty = |input: &str, args: &[&str]| hb_test_support::on_terminal(&st.cmd(0, args), input);
+    let o = on_tty("", &["exec", "box", "sh", "-c", "tty; exit 3"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("/dev/pts/"),
         "{o:?}"
     );
-    let o = on_tty("echo typed-$((40+2))\nexit 5\n", "exec box sh");
+    let o = on_tty("echo typed-$((40+2))\nexit 5\n", &["exec", "box", "sh"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("typed-42"),
         "{o:?}"
     );
-    let o = on_tty("", "exec -T box tty");
+    let o = on_tty("", &["exec", "-T", "box", "tty"]);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("not a tty"),
         "{o:?}"

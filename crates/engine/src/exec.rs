@@ -210,15 +210,6 @@ impl Engine {
                 ports: Vec::new(),
             });
         }
-        state.record_project(
-            name,
-            &project.working_dir,
-            &project
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>(),
-        )?;
 
         // Every container's networks and addresses, before any starts, so each
         // /etc/hosts names them all.
@@ -481,7 +472,7 @@ impl Engine {
                             })
                     }
                 });
-                for r in futures_join(pulls).await {
+                for r in futures_util::future::join_all(pulls).await {
                     r?;
                 }
                 Ok::<_, Error>(())
@@ -826,21 +817,6 @@ fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Vec<Er
     })
 }
 
-/// Awaits futures together (the pulls of one `up`).
-async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in fs {
-        set.push(Box::pin(f));
-    }
-    let mut out = Vec::new();
-    // Pulls share the client's connection pool; joining in order is enough since
-    // each pull's own layers download in parallel.
-    for f in set {
-        out.push(f.await);
-    }
-    out
-}
-
 fn anon_dir(root: &Path, container: &str) -> PathBuf {
     root.join("volumes").join("_anonymous").join(container)
 }
@@ -1040,7 +1016,9 @@ impl Ctx<'_> {
     fn existing(&self, svc: &str, container: &str) -> Result<Container> {
         self.engine.rt.get(container).ok_or_else(|| Error::Service {
             service: svc.to_string(),
-            message: format!("container {container} vanished"),
+            message: format!(
+                "container {container} vanished while hb worked on it; run `hb up` again"
+            ),
         })
     }
 

@@ -26,8 +26,6 @@ CREATE TABLE IF NOT EXISTS ports (
   project TEXT NOT NULL, service TEXT NOT NULL, target INTEGER NOT NULL, protocol TEXT NOT NULL,
   host_port INTEGER NOT NULL,
   PRIMARY KEY (project, service, target, protocol));
-CREATE TABLE IF NOT EXISTS projects (
-  name TEXT PRIMARY KEY, working_dir TEXT NOT NULL, files TEXT NOT NULL);
 ";
 
 fn db_err(e: rusqlite::Error) -> Error {
@@ -180,29 +178,6 @@ impl State {
         Ok(())
     }
 
-    /// Records a project as up (for `hb ls`).
-    pub fn record_project(&self, name: &str, working_dir: &Path, files: &[String]) -> Result<()> {
-        self.db
-            .execute(
-                "INSERT OR REPLACE INTO projects (name, working_dir, files) VALUES (?1, ?2, ?3)",
-                params![name, working_dir.display().to_string(), files.join(",")],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Every project recorded: name, working dir, files.
-    pub fn projects(&self) -> Result<Vec<(String, String, String)>> {
-        let mut st = self
-            .db
-            .prepare("SELECT name, working_dir, files FROM projects ORDER BY name")
-            .map_err(db_err)?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db_err)?;
-        rows.collect::<std::result::Result<_, _>>().map_err(db_err)
-    }
-
     /// Forgets a project that went down: its networks and addresses (its
     /// remembered host ports stay, so the next `up` gets the same ones).
     pub fn forget_project(&self, project: &str) -> Result<()> {
@@ -214,9 +189,6 @@ impl State {
                 )
                 .map_err(db_err)?;
         }
-        self.db
-            .execute("DELETE FROM projects WHERE name = ?1", params![project])
-            .map_err(db_err)?;
         Ok(())
     }
 }

@@ -221,7 +221,13 @@ fn join_lines(lines: &[&str], offset: usize, escape: char) -> Result<Vec<Logical
                 // The next non-comment line continues this one.
                 loop {
                     if i >= lines.len() {
-                        return Ok(finish(out, start + offset + 1, text, Vec::new()));
+                        // A continuation at the end of the file ends the line.
+                        out.push(Logical {
+                            line: start + offset + 1,
+                            text,
+                            heredocs: Vec::new(),
+                        });
+                        return Ok(out);
                     }
                     let next = lines[i];
                     i += 1;
@@ -270,20 +276,6 @@ fn join_lines(lines: &[&str], offset: usize, escape: char) -> Result<Vec<Logical
         });
     }
     Ok(out)
-}
-
-fn finish(
-    mut out: Vec<Logical>,
-    line: usize,
-    text: String,
-    heredocs: Vec<(String, String)>,
-) -> Vec<Logical> {
-    out.push(Logical {
-        line,
-        text,
-        heredocs,
-    });
-    out
 }
 
 /// The heredoc delimiters a line opens, with whether `<<-` strips leading tabs.

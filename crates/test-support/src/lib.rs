@@ -92,3 +92,31 @@ impl Registries {
         })
     }
 }
+
+/// Runs `cmd` (its program, arguments, environment and directory) on a
+/// terminal of its own — script(1) gives it one — feeding `input` as typed.
+pub fn on_terminal(cmd: &std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    if let Some(dir) = cmd.get_current_dir() {
+        script.current_dir(dir);
+    }
+    let mut child = script.spawn().expect("script(1) runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input");
+    child.wait_with_output().expect("script ends")
+}

@@ -197,7 +197,7 @@ fn watching(
         }
         while interrupts.load(Ordering::SeqCst) == 0 && !watcher.is_finished() {
             if logs {
-                tail.poll(&engine.containers(name), &engine.rt)?;
+                tail.poll(&engine.containers(name))?;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -226,7 +226,7 @@ fn foreground(engine: &Engine, project: &Project, a: &UpArgs) -> Result<ExitCode
     let mut exit_code = 0;
     loop {
         let cs = engine.containers(name);
-        tail.poll(&cs, &engine.rt)?;
+        tail.poll(&cs)?;
         if interrupts.load(Ordering::SeqCst) > 0 {
             break;
         }
@@ -454,11 +454,7 @@ impl Tail {
     }
 
     /// New complete lines of each container since the last poll, in time order.
-    fn poll(
-        &mut self,
-        cs: &[(Container, BTreeMap<String, String>)],
-        _rt: &hb_runtime::container::Runtime,
-    ) -> Result<()> {
+    fn poll(&mut self, cs: &[(Container, BTreeMap<String, String>)]) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let mut lines: Vec<(String, LogLine)> = Vec::new();
         for (c, l) in cs {
@@ -575,7 +571,7 @@ pub fn logs(pa: &ProjectArgs, a: &LogsArgs) -> Result<ExitCode> {
                         || l.get(LABEL_SERVICE).is_some_and(|s| a.services.contains(s))
                 })
                 .collect();
-            tail.poll(&cs, &engine.rt)?;
+            tail.poll(&cs)?;
             if cs.iter().all(|(c, _)| !engine.rt.running(c)) {
                 break;
             }
