@@ -163,6 +163,8 @@ pub enum Command {
     Init(InitArgs),
     /// Pull images: the ones named, or every service image of the project
     Pull(PullArgs),
+    /// Build the images of services with `build:` (all, or the ones named)
+    Build(BuildArgs),
     /// List stored images
     Images(ImagesArgs),
     /// Manage images
@@ -239,6 +241,48 @@ pub struct UpArgs {
     /// Watch the source tree after `up` (as `hb watch`)
     #[arg(short, long)]
     pub watch: bool,
+    /// Build images before starting (by default only missing images are built)
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Never build: fail if an image to build is missing
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+/// How `hb build` shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Progress {
+    /// `tty` on a terminal, else `plain`
+    #[default]
+    Auto,
+    /// Every step and every line the steps print
+    Plain,
+    /// Every step; a failing step's output with its error
+    Tty,
+    /// Nothing but errors
+    Quiet,
+}
+
+/// `hb build`.
+#[derive(Debug, Args, Default)]
+pub struct BuildArgs {
+    /// Services to build; default: every service with `build:`
+    pub services: Vec<String>,
+    /// Run every step, using no cached layer
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull base images even when they are stored
+    #[arg(long)]
+    pub pull: bool,
+    /// How to show progress
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+    /// Print nothing but errors (as --progress quiet)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// A build arg, over the file's (KEY=VALUE, or KEY to take it from the environment; repeatable)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
 }
 
 /// `hb down`.

@@ -16,6 +16,7 @@ use hb_runtime::container::Container;
 use hb_runtime::spec::NetNs;
 use serde::{Deserialize, Serialize};
 
+use crate::build::BuildOptions;
 use crate::service;
 use crate::state::State;
 use crate::{Engine, Error, Result, LABEL_HASH, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, POLL};
@@ -37,6 +38,10 @@ pub struct UpOptions {
     pub dry_run: bool,
     /// `--wait`: return once every service with a healthcheck is healthy.
     pub wait: bool,
+    /// `--build`: build images before starting (only missing ones are built otherwise).
+    pub build: bool,
+    /// `--no-build`: never build, even a missing image.
+    pub no_build: bool,
 }
 
 /// What `hb down` asks for.
@@ -73,6 +78,15 @@ pub struct RunOptions {
     pub service_ports: bool,
 }
 
+/// When `up` builds a service's image.
+#[derive(Debug, Clone, Copy, Default)]
+struct Build {
+    /// Every time (`--build`).
+    always: bool,
+    /// Never (`--no-build`); otherwise when it is missing.
+    never: bool,
+}
+
 /// Progress, for the CLI to print (and the daemon to stream).
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -95,6 +109,17 @@ pub enum Event {
     Started(String, Duration),
     /// Something the user should know.
     Warning(String),
+    /// A service's image build begins.
+    Building(String),
+    /// A service's build reports a step or a line of output.
+    Build {
+        /// The service.
+        service: String,
+        /// What its build reported.
+        event: hb_build::Event,
+    },
+    /// A service's image is built.
+    Built(crate::BuiltService),
 }
 
 /// One published port.
@@ -168,7 +193,11 @@ impl Engine {
         let _lock = self.lock(name)?;
         let graph = hb_plan::Graph::new(project)?;
         let selected = select(project, &graph, opts)?;
-        let images = self.images(project, &selected, opts.dry_run, on)?;
+        let build = Build {
+            always: opts.build,
+            never: opts.no_build,
+        };
+        let images = self.images(project, &selected, opts.dry_run, build, on)?;
 
         let state = self.state()?;
         let mut desired = Vec::new();
@@ -373,7 +402,13 @@ impl Engine {
         }
         let name = project.name.as_str();
         let _lock = self.lock(name)?;
-        let images = self.images(project, &BTreeSet::from([svc.to_string()]), false, on)?;
+        let images = self.images(
+            project,
+            &BTreeSet::from([svc.to_string()]),
+            false,
+            Build::default(),
+            on,
+        )?;
         let state = self.state()?;
         let cname = opts.name.clone().unwrap_or_else(|| {
             let nanos = std::time::SystemTime::now()
@@ -417,22 +452,39 @@ impl Engine {
         })
     }
 
-    /// The images of the selected services, pulling those not stored (in parallel).
+    /// The images of the selected services: built (services with `build:`,
+    /// when missing or asked to) and pulled (those not stored), in parallel.
     fn images(
         &self,
         project: &Project,
         selected: &BTreeSet<String>,
         dry_run: bool,
+        build: Build,
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<BTreeMap<String, LocalImage>> {
         let mut missing: BTreeMap<String, ImageRef> = BTreeMap::new();
         let mut names = BTreeMap::new();
+        let mut to_build = BTreeSet::new();
         for svc in selected {
             let s = &project.services[svc];
+            if s.build.is_some() {
+                let image = crate::build::image_name(project, svc, s);
+                let stored = self.store.find(&image).is_ok();
+                if build.always || (!stored && !build.never) {
+                    to_build.insert(svc.clone());
+                } else if !stored {
+                    return Err(Error::Service {
+                        service: svc.clone(),
+                        message: format!("its image {image} is not built, and --no-build says not to build it; run `hb build {svc}`"),
+                    });
+                }
+                names.insert(svc.clone(), image);
+                continue;
+            }
             let Some(image) = s.image.clone() else {
                 return Err(Error::Service {
                     service: svc.clone(),
-                    message: "it has only `build:`, and hb does not build images yet; give it an `image:`".into(),
+                    message: "it has neither `image:` nor `build:`; give it one".into(),
                 });
             };
             if self.store.find(&image).is_err() {
@@ -443,6 +495,9 @@ impl Engine {
                 missing.insert(image.clone(), r);
             }
             names.insert(svc.clone(), image);
+        }
+        if !to_build.is_empty() && !dry_run {
+            self.build_set(project, &to_build, &BuildOptions::default(), on)?;
         }
         if !missing.is_empty() && !dry_run {
             let Some(puller) = &self.puller else {

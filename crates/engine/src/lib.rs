@@ -16,6 +16,7 @@
 //! Non-goals: parsing compose files, speaking HTTP (the image crate does),
 //! rendering (the CLI does).
 
+pub mod build;
 pub mod events;
 mod exec;
 pub mod service;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use hb_image::{Puller, Store};
 use hb_runtime::container::{Container, Runtime};
 
+pub use build::{BuildOptions, BuiltService};
 pub use exec::{read_ports, DownOptions, Event, PortInfo, RunOptions, UpOptions, UpReport};
 
 /// Label: the project a container belongs to.
@@ -95,6 +97,14 @@ pub enum Error {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// A service's image build failed.
+    #[error("service {service}: build failed: {source}")]
+    Build {
+        /// The service.
+        service: String,
+        /// Why (boxed: it is large, and rare).
+        source: Box<hb_build::Error>,
     },
     /// Several services failed in one wave.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]

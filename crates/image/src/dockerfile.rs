@@ -450,12 +450,22 @@ fn instruction(
         "RUN" => {
             need("a command")?;
             let (f, r) = flags(rest);
-            let mut shell = r.to_string();
-            for (_, body) in &l.heredocs {
-                shell.push('\n');
-                shell.push_str(body);
-            }
-            let command = if l.heredocs.is_empty() { command(r) } else { Command::Shell(shell) };
+            // `RUN <<EOF` alone runs the body as a script; `RUN python3 <<EOF`
+            // gives the shell the whole here-document, delimiters included.
+            let only_markers = r.split_whitespace().all(|w| w.starts_with("<<"));
+            let command = match l.heredocs.first() {
+                None => command(r),
+                Some((_, body)) if only_markers => Command::Shell(body.clone()),
+                Some(_) => {
+                    let mut shell = r.to_string();
+                    for (delim, body) in &l.heredocs {
+                        shell.push('\n');
+                        shell.push_str(body);
+                        shell.push_str(delim);
+                    }
+                    Command::Shell(shell)
+                }
+            };
             Instruction::Run { command, flags: f }
         }
         "COPY" | "ADD" => {

@@ -338,9 +338,9 @@ fn import_docker(store: &Store, dir: &Path, name: Option<&ImageRef>) -> Result<V
 }
 
 /// Stores a config and an OCI manifest over `layers` (descriptors as JSON) that hb
-/// writes itself, for archives that bring no manifest of their own. Returns the
-/// manifest's and the config's digests.
-fn write_image(
+/// writes itself, for archives that bring no manifest of their own and for
+/// images hb builds. Returns the manifest's and the config's digests.
+pub fn write_image(
     store: &Store,
     image: &str,
     config_bytes: &[u8],
@@ -364,7 +364,7 @@ fn write_image(
 }
 
 /// Records `name` as the image with these digests.
-fn record(
+pub fn record(
     store: &Store,
     name: &ImageRef,
     manifest: &Digest,
@@ -393,7 +393,7 @@ fn file_digest(path: &Path) -> Result<Digest> {
 /// Stores the layer file at `path` (its blob and its unpacked tree) unless the
 /// store has both already; `diff_id` is `None` for an uncompressed layer, whose
 /// diff-id is its own digest. Returns the layer's digest and size.
-fn ingest_file(
+pub fn ingest_file(
     store: &Store,
     path: &Path,
     diff_id: Option<&Digest>,

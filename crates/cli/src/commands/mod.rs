@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
 
+mod build;
 mod config;
 mod container;
 mod doctor;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Graph(a) => graph::run(&cli.project, &a),
         Command::Init(a) => init::run(&a),
         Command::Pull(a) => pull::run(&cli.project, &a),
+        Command::Build(a) => build::run(&cli.project, &a),
         Command::Images(a) => images::list(&a),
         Command::Image(ImageCommand::Ls(a)) => images::list(&a),
         Command::Image(ImageCommand::Pull(a)) => pull::run(&cli.project, &a),

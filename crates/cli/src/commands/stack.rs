@@ -50,6 +50,9 @@ fn progress(e: Event) {
         Event::Stopped(c, t) => note(&format!(" ✔ {c:<24} stopped in {}", ms(t))),
         Event::Started(c, t) => note(&format!(" ✔ {c:<24} started in {}", ms(t))),
         Event::Warning(w) => note(&format!("warning: {w}")),
+        e @ (Event::Building(_) | Event::Build { .. } | Event::Built(_)) => {
+            super::build::show(&e, false)
+        }
     }
 }
 
@@ -75,6 +78,8 @@ pub fn up(pa: &ProjectArgs, a: &UpArgs) -> Result<ExitCode> {
         auto_ports: a.auto_ports,
         dry_run: a.dry_run,
         wait: a.wait,
+        build: a.build,
+        no_build: a.no_build,
     };
     let engine = context::engine()?;
     let started = Instant::now();
