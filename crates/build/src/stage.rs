@@ -262,6 +262,20 @@ impl<'a> Builder<'a> {
                     .join(", ")
             )));
         }
+        // Base images first, all at once: a pull need not wait for the stages before it.
+        let bases: BTreeSet<String> = needed
+            .iter()
+            .filter_map(|i| match &plan.stages[*i].base {
+                Base::Image(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for name in &bases {
+                // Errors come again, in context, when the stage starts.
+                s.spawn(move || self.base_image(name, req.pull).ok());
+            }
+        });
         let steps = AtomicUsize::new(0);
         let cached = AtomicUsize::new(0);
         let mut done: HashMap<usize, State> = HashMap::new();
@@ -298,7 +312,9 @@ impl<'a> Builder<'a> {
         let mut last = done.remove(&plan.target).expect("the target was built");
         let labels = last.config.config.labels.get_or_insert_with(BTreeMap::new);
         labels.extend(req.labels.clone());
-        last.config.created = Some(hb_runtime::cri::timestamp(std::time::SystemTime::now()));
+        // No creation time: an unchanged build then yields the very same config
+        // digest, and `up --build` leaves the running container alone.
+        last.config.created = None;
         let name = req
             .tags
             .first()
@@ -487,7 +503,8 @@ impl<'a> Builder<'a> {
                 args: BTreeMap::new(),
             },
             Base::Image(name) => {
-                let img = self.base_image(name, req.pull).map_err(|e| match e {
+                // Pulled (with --pull) as the build began; fetched again only if that failed.
+                let img = self.base_image(name, false).map_err(|e| match e {
                     Error::Image { image, source } => {
                         err(stage.line, format!("FROM {image}: {source}"))
                     }
@@ -704,7 +721,9 @@ impl<'a> Builder<'a> {
                     inline,
                 } => {
                     let word = if *add { "ADD" } else { "COPY" };
-                    let text = format!("{word} {} {dest}", sources.join(" "));
+                    let flag_words: String =
+                        flags.iter().map(|(k, v)| format!("--{k}={v} ")).collect();
+                    let text = format!("{word} {flag_words}{} {dest}", sources.join(" "));
                     for (k, _) in flags {
                         if !["from", "chown", "chmod", "link"].contains(&k.as_str()) {
                             return Err(err(l.line, format!("{word} --{k} is not supported by hb (it knows --from, --chown, --chmod, --link)")));
