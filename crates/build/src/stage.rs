@@ -538,7 +538,10 @@ impl<'a> Builder<'a> {
                         .or_else(|| default.as_ref().map(|d| expand(d, &vars)))
                         .or_else(|| plan.globals.get(name).cloned())
                         .unwrap_or_default();
-                    st.key = chain(&st.key, &["ARG", name, &v]);
+                    // Not the value: a changed arg reruns the RUN steps that see it
+                    // (their keys hold the args in scope) and the steps whose
+                    // expanded text changes, and nothing else, as BuildKit does.
+                    st.key = chain(&st.key, &["ARG", name]);
                     st.args.insert(name.clone(), v);
                     step(n, format!("ARG {name}"), false);
                 }

@@ -1,0 +1,466 @@
+//! `hb build` and `hb up --build` end to end (#7): Dockerfiles built from the
+//! fixture registry's images under the real crun and overlayfs, every
+//! instruction checked in the image it made, the cache hitting and missing
+//! exactly where its rules say, a failing RUN reported with its line and
+//! output, and examples/build built and served.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use hb_test_support::{privileged, Registries};
+
+struct Project {
+    root: tempfile::TempDir,
+    dir: PathBuf,
+    registry: String,
+    port: u16,
+}
+
+impl Project {
+    /// An empty project directory `name` with `files` written into it.
+    fn new(reg: &Registries, name: &str, files: &[(&str, &str)]) -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = Project {
+            root,
+            dir,
+            registry: reg.anon.clone(),
+            port: free_port(),
+        };
+        for (path, text) in files {
+            p.write(path, text);
+        }
+        p
+    }
+
+    /// A copy of `examples/<name>`.
+    fn example(reg: &Registries, name: &str) -> Self {
+        let p = Project::new(reg, "x", &[]);
+        std::fs::remove_dir(&p.dir).expect("rmdir");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name);
+        let cp = Command::new("cp")
+            .arg("-r")
+            .arg(&example)
+            .arg(&p.dir)
+            .status()
+            .expect("cp");
+        assert!(cp.success());
+        p
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    fn hb(&self, args: &[&str]) -> Output {
+        let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
+        Command::new(bin)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("HB_ROOT", self.root.path())
+            .env("HB_RUN", self.root.path().join("run"))
+            .env("HB_SHIM", bin.with_file_name("hb-shim"))
+            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .env("HB_REGISTRY", &self.registry)
+            .env("BUILD_PORT", self.port.to_string())
+            .output()
+            .expect("hb runs")
+    }
+
+    /// Runs hb, which must succeed; its stdout and stderr.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.hb(args);
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "hb {args:?} failed:\n{text}");
+        text
+    }
+
+    /// The stored image's config (`hb image inspect`).
+    fn config(&self, image: &str) -> serde_json::Value {
+        let o = self.hb(&["image", "inspect", image]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v[0]["config"].clone()
+    }
+
+    /// Nothing of a build stays mounted or on disk but the store.
+    fn assert_clean(&self) {
+        let root = self.root.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
+        assert!(left.is_empty(), "mounts left: {left:#?}");
+        for dir in ["tmp", "containers"] {
+            let n = std::fs::read_dir(self.root.path().join(dir)).map_or(0, |d| d.count());
+            assert_eq!(n, 0, "{dir}/ is not empty");
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if self.dir.join("compose.yaml").exists() {
+            let _ = self.hb(&["down", "-t", "0"]);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `(cached, steps)` from the `built in … (N of M steps cached)` line.
+fn cached(out: &str) -> (usize, usize) {
+    let line = out
+        .lines()
+        .find(|l| l.contains("steps cached"))
+        .unwrap_or_else(|| panic!("no summary in:\n{out}"));
+    let inner = line.split('(').nth(1).expect("(");
+    let words: Vec<&str> = inner.split_whitespace().collect();
+    (words[0].parse().expect("n"), words[2].parse().expect("m"))
+}
+
+/// The steps that ran (not cached), by their text.
+fn ran(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.contains("] ") && !l.contains("(cached)"))
+        .filter(|l| {
+            ["RUN", "COPY", "ADD", "WORKDIR"]
+                .iter()
+                .any(|w| l.contains(&format!("] {w} ")))
+        })
+        .map(|l| l.split("] ").nth(1).unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
+ARG REGISTRY
+ARG BASE=busybox:latest
+FROM ${REGISTRY}/${BASE} AS base
+ARG GREETING=hello
+ENV APP=/app \
+    MODE=dev
+LABEL org.example.stage=base
+WORKDIR $APP
+COPY *.txt ./
+COPY --chown=1000:100 --chmod=0750 bin/ /opt/bin/
+ADD bundle.tar /opt/bundle/
+RUN echo "$GREETING from $MODE" > greeting \
+ && rm /etc/group.bak \
+ && rm -rf /var/spool && mkdir -p /var/spool && echo new > /var/spool/only
+RUN ["/bin/sh", "-c", "echo exec form > /app/exec"]
+SHELL ["/bin/sh", "-ec"]
+RUN <<EOS
+echo heredoc ran > /app/heredoc
+EOS
+COPY <<CONF /etc/app.conf
+key=value
+CONF
+RUN --mount=type=cache,target=/cache echo x >> /cache/runs && wc -l < /cache/runs | tr -d ' ' > /app/cache-runs
+
+FROM ${REGISTRY}/busybox:latest AS other
+RUN echo from other > /other
+
+FROM base
+COPY --from=other /other /app/other
+COPY --from=0 /app/greeting /app/greeting-again
+USER 1000:100
+EXPOSE 8080 9090/udp
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=2s --retries=5 CMD test -f /app/greeting
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/greeting"]
+"#;
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn every_instruction_builds_and_the_cache_reruns_only_what_changed() {
+    if !privileged(&["registry", "crun", "tar"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let compose = "services:\n  app:\n    build:\n      context: .\n      args:\n        REGISTRY: ${HB_REGISTRY}\n        GREETING: hi\n      labels:\n        org.example.from: compose\n      tags: [\"app:extra\"]\n";
+    let p = Project::new(
+        &reg,
+        "demo",
+        &[
+            ("compose.yaml", compose),
+            ("Dockerfile", DOCKERFILE),
+            ("a.txt", "a\n"),
+            ("b.txt", "b\n"),
+            ("secret.txt", "must stay out\n"),
+            ("bin/tool", "#!/bin/sh\necho tool\n"),
+            ("bundle/inside.txt", "unpacked\n"),
+            (".dockerignore", "# not in the image\nsecret.txt\nbundle/\n"),
+        ],
+    );
+    // The base image's files a step deletes: written into the stage before.
+    let tar = Command::new("tar")
+        .args(["-C", "bundle", "-cf", "bundle.tar", "inside.txt"])
+        .current_dir(&p.dir)
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    let df = DOCKERFILE.replace(
+        "RUN echo \"$GREETING",
+        "RUN cp /etc/group /etc/group.bak && mkdir -p /var/spool/old && touch /var/spool/old/f\nRUN echo \"$GREETING",
+    );
+    p.write("Dockerfile", &df);
+
+    let out = p.ok(&["build", "--progress", "plain"]);
+    assert!(
+        out.contains("| "),
+        "RUN output streams with plain progress:\n{out}"
+    );
+    let (hits, steps) = cached(&out);
+    assert_eq!(hits, 0, "a first build caches nothing:\n{out}");
+
+    // The image's config: every metadata instruction.
+    let c = p.config("demo-app");
+    let cfg = &c["config"];
+    assert_eq!(cfg["User"], "1000:100");
+    assert_eq!(cfg["WorkingDir"], "/app");
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(cfg["Cmd"], serde_json::json!(["cat /app/greeting"]));
+    assert_eq!(cfg["StopSignal"], "SIGINT");
+    assert!(
+        cfg["ExposedPorts"]["8080/tcp"].is_object() && cfg["ExposedPorts"]["9090/udp"].is_object()
+    );
+    assert!(cfg["Volumes"]["/data"].is_object());
+    assert_eq!(cfg["Labels"]["org.example.stage"], "base");
+    assert_eq!(cfg["Labels"]["org.example.from"], "compose");
+    assert_eq!(
+        cfg["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "test -f /app/greeting"])
+    );
+    assert_eq!(cfg["Healthcheck"]["Interval"], 2_000_000_000u64);
+    let env: Vec<String> = serde_json::from_value(cfg["Env"].clone()).expect("env");
+    assert!(
+        env.contains(&"APP=/app".to_string()) && env.contains(&"MODE=dev".to_string()),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter().any(|e| e.starts_with("GREETING=")),
+        "build args are not the image's env: {env:?}"
+    );
+    // `tags:` named it too.
+    assert_eq!(p.config("app:extra")["rootfs"], c["rootfs"]);
+
+    // The filesystem: run the image as the service.
+    let check = "cd /app && cat greeting exec heredoc other greeting-again cache-runs /etc/app.conf a.txt b.txt \
+        && /opt/bin/tool && cat /opt/bundle/inside.txt \
+        && stat -c '%u:%g %a' /opt/bin/tool \
+        && ls /var/spool && (test -e /etc/group.bak && echo group.bak is back || echo group.bak deleted) \
+        && (test -e secret.txt && echo secret leaked || echo secret ignored)";
+    let shown = p.ok(&["run", "--rm", "app", check]);
+    for want in [
+        "hi from dev",
+        "exec form",
+        "heredoc ran",
+        "from other",
+        "key=value",
+        "tool",
+        "unpacked",
+        "1000:100 750",
+        "only",
+        "group.bak deleted",
+        "secret ignored",
+    ] {
+        assert!(shown.contains(want), "{want:?} missing from:\n{shown}");
+    }
+    assert!(
+        !shown.lines().any(|l| l == "old"),
+        "an opaque directory hides the lower one:\n{shown}"
+    );
+    assert_eq!(
+        shown.matches("hi from dev").count(),
+        2,
+        "greeting and its --from=0 copy:\n{shown}"
+    );
+
+    // No change: every step from the cache.
+    let out = p.ok(&["build"]);
+    assert_eq!(cached(&out), (steps, steps), "{out}");
+    assert!(ran(&out).is_empty(), "{out}");
+
+    // One source edited: everything before the COPY that takes it is cached;
+    // that COPY and all after it in its stage (and the final stage) rerun.
+    p.write("b.txt", "b, edited\n");
+    let out = p.ok(&["build", "--progress", "plain"]);
+    let rerun = ran(&out);
+    assert_eq!(
+        rerun.first().map(String::as_str),
+        Some("COPY *.txt ./"),
+        "{out}"
+    );
+    assert!(out.contains("WORKDIR /app  (cached)"), "{out}");
+    assert!(
+        out.contains("RUN echo from other > /other  (cached)"),
+        "an independent stage stays cached:\n{out}"
+    );
+    // The cache mount persisted: its counter went from 1 to 2.
+    let shown = p.ok(&["run", "--rm", "app", "cat /app/cache-runs /app/b.txt"]);
+    assert!(
+        shown.contains('2') && shown.contains("b, edited"),
+        "{shown}"
+    );
+
+    // An ignored file changes nothing.
+    p.write("secret.txt", "still out\n");
+    let out = p.ok(&["build"]);
+    assert_eq!(cached(&out), (steps, steps), "{out}");
+
+    // A build arg: the RUN steps after its ARG rerun, the COPYs before do not.
+    let out = p.ok(&[
+        "build",
+        "--build-arg",
+        "GREETING=hey",
+        "--progress",
+        "plain",
+    ]);
+    assert!(out.contains("COPY *.txt ./  (cached)"), "{out}");
+    assert!(
+        ran(&out)
+            .iter()
+            .any(|s| s.starts_with("RUN echo \"$GREETING")),
+        "{out}"
+    );
+    let shown = p.ok(&["run", "--rm", "app", "cat /app/greeting"]);
+    assert!(shown.contains("hey from dev"), "{shown}");
+
+    // --no-cache: every step runs.
+    let out = p.ok(&["build", "--no-cache"]);
+    assert_eq!(cached(&out).0, 0, "{out}");
+    p.assert_clean();
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn a_failing_run_names_its_line_shows_its_output_and_keeps_the_old_image() {
+    if !privileged(&["registry", "crun"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let good = "ARG REGISTRY\nFROM ${REGISTRY}/busybox:latest\nRUN echo good > /v\n";
+    let p = Project::new(
+        &reg,
+        "fails",
+        &[
+            ("compose.yaml", "services:\n  app:\n    build:\n      context: .\n      args: {REGISTRY: \"${HB_REGISTRY}\"}\n"),
+            ("Dockerfile", good),
+        ],
+    );
+    p.ok(&["build"]);
+    let before = p.config("fails-app");
+    p.write(
+        "Dockerfile",
+        "ARG REGISTRY\nFROM ${REGISTRY}/busybox:latest\n\nRUN echo about to fail; echo on stderr >&2; exit 3\n",
+    );
+    let o = p.hb(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("Dockerfile:4:"), "the RUN's line: {err}");
+    assert!(err.contains("exited with 3"), "{err}");
+    assert!(
+        err.contains("about to fail") && err.contains("on stderr"),
+        "its output: {err}"
+    );
+    assert_eq!(
+        p.config("fails-app"),
+        before,
+        "the old image is still there"
+    );
+
+    // A Dockerfile that does not parse: file, line and column.
+    p.write("Dockerfile", "FROM busybox\nRUNN echo\n");
+    let o = p.hb(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("Dockerfile:2:1") && err.contains("RUNN"),
+        "{err}"
+    );
+
+    // A missing COPY source, and a RUN without a shell in a scratch stage.
+    p.write(
+        "Dockerfile",
+        "ARG REGISTRY\nFROM ${REGISTRY}/busybox:latest\nCOPY nope.txt /\n",
+    );
+    let err = String::from_utf8_lossy(&p.hb(&["build"]).stderr).into_owned();
+    assert!(
+        err.contains("Dockerfile:3") && err.contains("nope.txt"),
+        "{err}"
+    );
+    p.write("Dockerfile", "FROM scratch\nRUN true\n");
+    let err = String::from_utf8_lossy(&p.hb(&["build"]).stderr).into_owned();
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("FROM scratch"),
+        "{err}"
+    );
+    p.assert_clean();
+}
+
+/// The body of `GET /` once it contains `want` (within 20 s).
+fn serves(port: u16, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains(want) {
+                return body;
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("127.0.0.1:{port} never answered with {want:?}; last: {last:?}");
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries (with debian-python)"]
+fn the_build_example_comes_up_with_build_and_rebuilds_an_edit() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let p = Project::example(&reg, "build");
+    let out = p.ok(&["up", "--build", "-d"]);
+    assert!(out.contains("built in"), "{out}");
+    let body = serves(p.port, "hello from a built image");
+    assert!(
+        body.contains("index.html") && body.contains("site.css"),
+        "the assets stage's index: {body}"
+    );
+    assert!(!body.contains("compose.yaml"), "{body}");
+
+    // Nothing changed: built from the cache, the container left running.
+    let out = p.ok(&["up", "--build", "-d"]);
+    assert!(
+        out.contains("running") && !out.contains("recreated"),
+        "{out}"
+    );
+
+    // An edit: one COPY reruns, the container is replaced.
+    p.write("app/greeting.txt", "edited greeting\n");
+    let out = p.ok(&["up", "--build", "-d"]);
+    assert_eq!(ran(&out), ["COPY app/ ./app/"], "{out}");
+    assert!(out.contains("recreated"), "{out}");
+    serves(p.port, "edited greeting");
+    p.ok(&["down", "-t", "0"]);
+    p.assert_clean();
+}
