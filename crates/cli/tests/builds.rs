@@ -458,9 +458,111 @@ fn the_build_example_comes_up_with_build_and_rebuilds_an_edit() {
     // An edit: one COPY reruns, the container is replaced.
     p.write("app/greeting.txt", "edited greeting\n");
     let out = p.ok(&["up", "--build", "-d"]);
-    assert_eq!(ran(&out), ["COPY app/ ./app/"], "{out}");
+    assert_eq!(
+        ran(&out),
+        [
+            "COPY app/ ./app/",
+            "RUN python3 -m py_compile app/__main__.py"
+        ],
+        "{out}"
+    );
     assert!(out.contains("recreated"), "{out}");
     serves(p.port, "edited greeting");
+    p.ok(&["down", "-t", "0"]);
+    p.assert_clean();
+}
+
+/// A process of the test's that must not outlive a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries (with debian-python)"]
+fn watch_rebuilds_on_an_edit_and_a_broken_build_keeps_the_service_serving() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    let reg = Registries::from_env().expect("registries");
+    let p = Project::example(&reg, "build");
+    p.ok(&["up", "--build", "-d"]);
+    serves(p.port, "hello from a built image");
+    let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
+    let mut watch = KillOnDrop(
+        Command::new(bin)
+            .args(["watch", "--no-up", "--quiet"])
+            .current_dir(&p.dir)
+            .env("HB_ROOT", p.root.path())
+            .env("HB_RUN", p.root.path().join("run"))
+            .env("HB_SHIM", bin.with_file_name("hb-shim"))
+            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .env("HB_REGISTRY", &p.registry)
+            .env("BUILD_PORT", p.port.to_string())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("hb watch"),
+    );
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let lines = lines.clone();
+        let err = watch.0.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(l);
+            }
+        });
+    }
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(l) = lines
+                .lock()
+                .expect("lines")
+                .iter()
+                .find(|l| l.contains(what))
+            {
+                return l.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "watch never said {what:?}: {:#?}",
+            lines.lock().expect("lines")
+        );
+    };
+    // Give the watcher a moment to register its directories.
+    std::thread::sleep(Duration::from_millis(500));
+
+    p.write("app/greeting.txt", "rebuilt by watch\n");
+    let said = wait_for("rebuilt (");
+    assert!(said.contains("recreated its container"), "{said}");
+    serves(p.port, "rebuilt by watch");
+
+    // A syntax error: the build fails at its RUN, the old container keeps serving.
+    let main = std::fs::read_to_string(p.dir.join("app/__main__.py")).expect("read");
+    p.write("app/__main__.py", &format!("{main}\ndef broken(:\n"));
+    let said = wait_for("build failed");
+    assert!(
+        said.contains("py_compile") || said.contains("exited with"),
+        "{said}"
+    );
+    let body = serves(p.port, "rebuilt by watch");
+    assert!(body.contains("INDEX"), "{body}");
+
+    // Fixed: it rebuilds and serves the fix.
+    p.write(
+        "app/__main__.py",
+        &main.replace("{greeting}\\n", "fixed: {greeting}\\n"),
+    );
+    serves(p.port, "fixed: rebuilt by watch");
+    drop(watch);
     p.ok(&["down", "-t", "0"]);
     p.assert_clean();
 }

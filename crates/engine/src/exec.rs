@@ -189,8 +189,18 @@ impl Engine {
         opts: &UpOptions,
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<UpReport> {
+        let _lock = self.lock(project.name.as_str())?;
+        self.up_locked(project, opts, on)
+    }
+
+    /// `up`, for a caller that holds the project's lock already (watch's `rebuild`).
+    pub(crate) fn up_locked(
+        &self,
+        project: &Project,
+        opts: &UpOptions,
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<UpReport> {
         let name = project.name.as_str();
-        let _lock = self.lock(name)?;
         let graph = hb_plan::Graph::new(project)?;
         let selected = select(project, &graph, opts)?;
         let build = Build {

@@ -10,8 +10,9 @@
 //! restart` (the default), `sync` (it reloads itself: the bind mount already
 //! shares the files, nothing to do) or `none`.
 //!
-//! Non-goals: `rebuild` (hb does not build images yet: such a rule is reported
-//! and skipped).
+//! `rebuild` builds the service's image with `hb_build` (so only the steps from
+//! the first changed COPY on run again) and recreates its containers; a build
+//! that fails leaves them serving as they were, and says why.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ pub enum Action {
     SyncRestart,
     /// Restart.
     Restart,
-    /// Rebuild the image and recreate (not supported yet).
+    /// Rebuild the image and recreate.
     Rebuild,
 }
 
@@ -417,10 +418,7 @@ impl Engine {
             .max()
             .unwrap_or(Action::Sync);
         if action == Action::Rebuild {
-            return Err(Error::Service {
-                service: svc.to_string(),
-                message: "a rebuild rule fired, but hb does not build images yet; the running container is left as it is".into(),
-            });
+            return self.rebuild(project, svc);
         }
         let containers: Vec<Container> = self
             .containers(project.name.as_str())
@@ -493,6 +491,41 @@ impl Engine {
             _ => {}
         }
         Ok(what.join(", "))
+    }
+
+    /// `rebuild`: builds the service's image again (from the cache but for
+    /// what changed) and, if the build succeeds, recreates the service's
+    /// containers from it. A failed build leaves them running as they were.
+    fn rebuild(&self, project: &Project, svc: &str) -> Result<String> {
+        let quiet = |_: crate::Event| {};
+        let built = self.build_set(
+            project,
+            &BTreeSet::from([svc.to_string()]),
+            &crate::BuildOptions::default(),
+            &quiet,
+        )?;
+        let opts = crate::UpOptions {
+            services: vec![svc.to_string()],
+            no_deps: true,
+            ..Default::default()
+        };
+        // `act` holds the project's lock.
+        let report = self.up_locked(project, &opts, &quiet)?;
+        let (steps, cached) = built.first().map_or((0, 0), |b| b.steps);
+        let recreated = report
+            .plan
+            .steps
+            .iter()
+            .filter(|a| matches!(a, hb_plan::reconcile::Action::Recreate { .. }))
+            .count();
+        Ok(format!(
+            "rebuilt ({cached} of {steps} steps cached), {}",
+            match recreated {
+                0 => "the image is unchanged: nothing recreated".to_string(),
+                1 => "recreated its container".to_string(),
+                n => format!("recreated its {n} containers"),
+            }
+        ))
     }
 
     /// Makes `dest` in the container what `src` on the host is now: a copy, a
