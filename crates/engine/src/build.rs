@@ -236,7 +236,7 @@ impl Engine {
                         };
                         let built = builder.build(&req, &report).map_err(|e| Error::Build {
                             service: svc.clone(),
-                            source: Box::new(e),
+                            error: Box::new(e),
                         })?;
                         let done = BuiltService {
                             service: svc.clone(),

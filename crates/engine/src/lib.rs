@@ -99,12 +99,13 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A service's image build failed.
-    #[error("service {service}: build failed: {source}")]
+    #[error("service {service}: build failed: {error}")]
     Build {
         /// The service.
         service: String,
-        /// Why (boxed: it is large, and rare).
-        source: Box<hb_build::Error>,
+        /// Why (boxed: it is large, and rare; not a `source`, since the message
+        /// already says all of it).
+        error: Box<hb_build::Error>,
     },
     /// Several services failed in one wave.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
