@@ -297,7 +297,7 @@ pub struct DownArgs {
     /// Seconds to wait for each container to stop before SIGKILL
     #[arg(short, long)]
     pub timeout: Option<u64>,
-    /// Remove images too: `all` (every service's), `local` (those hb built; none yet)
+    /// Remove images too: `all` (every service's), `local` (those built without an `image:` name)
     #[arg(long, value_name = "TYPE", value_parser = ["all", "local"])]
     pub rmi: Option<String>,
 }

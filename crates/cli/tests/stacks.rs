@@ -836,11 +836,12 @@ fn watch_syncs_restarts_batches_and_ignores() {
     use std::sync::{Arc, Mutex};
     let reg = Registries::from_env().expect("registries");
     let st = Stack::example(&reg, "watch");
-    let (web, greeter, config) = (free_port(), free_port(), free_port());
+    let (web, greeter, config, page) = (free_port(), free_port(), free_port(), free_port());
     let env = |c: &mut Command| {
         c.env("WEB_PORT", web.to_string())
             .env("GREETER_PORT", greeter.to_string())
-            .env("CONFIG_PORT", config.to_string());
+            .env("CONFIG_PORT", config.to_string())
+            .env("PAGE_PORT", page.to_string());
     };
     let mut up = st.cmd(web, &["up", "-d"]);
     env(&mut up);
@@ -971,6 +972,40 @@ fn watch_syncs_restarts_batches_and_ignores() {
     );
     assert!(actions("web").len() > web_before);
 
+    // rebuild: the image is built again and the container replaced; a broken
+    // build is reported, and the last good page is still served.
+    fetch_until(page, "/", "page v1");
+    write(&st.dir.join("page/index.html"), "page v2\n");
+    fetch_until(page, "/", "page v2");
+    assert!(
+        actions("page")
+            .iter()
+            .any(|l| l.contains("rebuilt (") && l.contains("recreated its container")),
+        "{:?}",
+        actions("page")
+    );
+    write(&st.dir.join("page/index.html"), "page v3 BROKEN\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !actions("page").iter().any(|l| l.contains("✘ page:")) {
+        assert!(
+            Instant::now() < deadline,
+            "no failure shown: {:?}",
+            actions("page")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let failed = actions("page")
+        .into_iter()
+        .find(|l| l.contains("✘ page:"))
+        .unwrap_or_default();
+    assert!(
+        failed.contains("build failed") && failed.contains("says BROKEN"),
+        "{failed}"
+    );
+    fetch_until(page, "/", "page v2");
+    write(&st.dir.join("page/index.html"), "page v4\n");
+    fetch_until(page, "/", "page v4");
+
     let pid = watch.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
@@ -983,7 +1018,12 @@ fn watch_syncs_restarts_batches_and_ignores() {
     let left = leaks(
         st.root.path(),
         &st.run_dir(),
-        &["watch-web-1", "watch-greeter-1", "watch-config-1"],
+        &[
+            "watch-web-1",
+            "watch-greeter-1",
+            "watch-config-1",
+            "watch-page-1",
+        ],
     );
     assert!(left.is_empty(), "left behind: {left:#?}");
 }

@@ -297,14 +297,20 @@ pub fn down(pa: &ProjectArgs, a: &DownArgs) -> Result<ExitCode> {
         timeout: a.timeout.map(Duration::from_secs),
     };
     engine.down(&project, &opts, &progress)?;
-    if a.rmi.as_deref() == Some("all") {
-        let images: std::collections::BTreeSet<&String> = project
+    if let Some(which) = a.rmi.as_deref() {
+        // Compose's `--rmi`: `all` removes every service's image, `local` only
+        // those built under the name Compose gives them (no `image:` of their own).
+        let images: std::collections::BTreeSet<String> = project
             .services
-            .values()
-            .filter_map(|s| s.image.as_ref())
+            .iter()
+            .filter_map(|(name, s)| match (&s.image, &s.build, which) {
+                (Some(image), _, "all") => Some(image.clone()),
+                (None, Some(_), _) => Some(hb_engine::build::image_name(&project, name, s)),
+                _ => None,
+            })
             .collect();
         for image in images {
-            let Ok(record) = engine.store.find(image) else {
+            let Ok(record) = engine.store.find(&image) else {
                 continue;
             };
             if engine.store.forget(&record.name)? {
