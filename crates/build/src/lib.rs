@@ -107,6 +107,9 @@ pub enum Error {
     /// The cache table failed.
     #[error("build cache: {0}")]
     Cache(String),
+    /// Stopped before a step, as asked (`Request::cancel`).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 fn tail(output: &[String]) -> String {
@@ -152,6 +155,8 @@ pub struct Request {
     pub host_network: bool,
     /// The platform of `FROM scratch` images.
     pub platform: Platform,
+    /// Set by someone else to stop the build before its next step.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Where base images come from: the store, else a registry.

@@ -526,6 +526,13 @@ impl<'a> Builder<'a> {
         };
         step(1, format!("FROM {}", base_text(&stage.base, plan)), false);
         for (k, l) in stage.steps.iter().enumerate() {
+            if req
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::SeqCst))
+            {
+                return Err(Error::Cancelled);
+            }
             let n = k + 2;
             let vars = st.vars();
             match &l.instruction {

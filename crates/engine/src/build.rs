@@ -27,6 +27,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// More build args (`--build-arg K=V`), over the file's.
     pub args: BTreeMap<String, String>,
+    /// Set by someone else to stop before the next step.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A service's build, done.
@@ -168,6 +170,7 @@ fn request(
         pull: opts.pull || bool_of("pull"),
         host_network,
         platform: Platform::host(),
+        cancel: opts.cancel.clone(),
     })
 }
 

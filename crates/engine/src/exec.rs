@@ -42,6 +42,19 @@ pub struct UpOptions {
     pub build: bool,
     /// `--no-build`: never build, even a missing image.
     pub no_build: bool,
+    /// Set by someone else to stop early (the API's `$/cancel`): checked before
+    /// each build step, before the pulls and between dependency waves; what
+    /// already started stays started.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl UpOptions {
+    fn cancelled(&self) -> Result<()> {
+        match &self.cancel {
+            Some(c) if c.load(std::sync::atomic::Ordering::SeqCst) => Err(Error::Cancelled),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What `hb down` asks for.
@@ -79,12 +92,14 @@ pub struct RunOptions {
 }
 
 /// When `up` builds a service's image.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Build {
     /// Every time (`--build`).
     always: bool,
     /// Never (`--no-build`); otherwise when it is missing.
     never: bool,
+    /// Stops the builds early.
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Progress, for the CLI to print (and the daemon to stream).
@@ -123,7 +138,7 @@ pub enum Event {
 }
 
 /// One published port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PortInfo {
     /// Container port.
     pub target: u16,
@@ -206,8 +221,10 @@ impl Engine {
         let build = Build {
             always: opts.build,
             never: opts.no_build,
+            cancel: opts.cancel.clone(),
         };
         let images = self.images(project, &selected, opts.dry_run, build, on)?;
+        opts.cancelled()?;
 
         let state = self.state()?;
         let mut desired = Vec::new();
@@ -289,6 +306,7 @@ impl Engine {
             on(Event::Done(a.clone(), t.elapsed()));
         }
         for wave in &graph.waves {
+            opts.cancelled()?;
             let services: Vec<&String> = wave.iter().filter(|s| selected.contains(*s)).collect();
             let errors = parallel(&services, |svc| {
                 let steps: Vec<&Action> = plan
@@ -507,7 +525,11 @@ impl Engine {
             names.insert(svc.clone(), image);
         }
         if !to_build.is_empty() && !dry_run {
-            self.build_set(project, &to_build, &BuildOptions::default(), on)?;
+            let opts = BuildOptions {
+                cancel: build.cancel.clone(),
+                ..BuildOptions::default()
+            };
+            self.build_set(project, &to_build, &opts, on)?;
         }
         if !missing.is_empty() && !dry_run {
             let Some(puller) = &self.puller else {

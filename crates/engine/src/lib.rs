@@ -107,6 +107,9 @@ pub enum Error {
         /// already says all of it).
         error: Box<hb_build::Error>,
     },
+    /// Stopped early, as asked (`UpOptions::cancel`).
+    #[error("cancelled")]
+    Cancelled,
     /// Several services failed in one wave.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Many(Vec<Error>),
@@ -130,7 +133,7 @@ pub struct Engine {
 }
 
 /// A container of a project, as `ps` shows it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ContainerInfo {
     /// Its name.
     pub name: String,

@@ -27,7 +27,7 @@ use crate::registry::sha256_digest;
 use crate::{Error, Result};
 
 /// An image the store knows by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ImageRecord {
     /// `registry/repository:tag`.
     pub name: String,

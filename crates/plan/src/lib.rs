@@ -47,7 +47,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A dependency edge: `from` waits for `to` to meet `condition`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord, schemars::JsonSchema)]
 pub struct Edge {
     /// The dependent service.
     pub from: String,
@@ -60,7 +60,7 @@ pub struct Edge {
 }
 
 /// Services in start order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Graph {
     /// Waves of services that may start in parallel, in order.
     pub waves: Vec<Vec<String>>,

@@ -64,6 +64,7 @@ pub fn run(pa: &ProjectArgs, a: &BuildArgs) -> Result<ExitCode> {
         no_cache: a.no_cache,
         pull: a.pull,
         args,
+        cancel: None,
     };
     let progress = match (a.quiet, a.progress) {
         (true, _) | (_, Progress::Quiet) => None,

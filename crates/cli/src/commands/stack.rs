@@ -80,6 +80,7 @@ pub fn up(pa: &ProjectArgs, a: &UpArgs) -> Result<ExitCode> {
         wait: a.wait,
         build: a.build,
         no_build: a.no_build,
+        cancel: None,
     };
     let engine = context::engine()?;
     let started = Instant::now();

@@ -133,6 +133,10 @@ def read_events_until(action):
         note = json.loads(ef.readline())
         check(note["method"] == "events" and note["params"]["subscription"] == sub["result"]["subscription"], f"event: {note}")
         ev = note["params"]["event"]
+        if ev["type"] == "image":  # up pulled the image: said once, before the container's events
+            check(ev["action"] == "pull" and ev["project"] == "apitest" and not actions, f"event: {ev}")
+            continue
+        check(ev["type"] == "container", f"event: {ev}")
         check(ev["container"] == "apitest-box-1" and ev["project"] == "apitest", f"event: {ev}")
         actions.append(ev["action"])
 

@@ -35,7 +35,10 @@ class Subscriber:
                 note = json.loads(self.f.readline())
                 if note["params"]["subscription"] != self.sub:
                     failures.append(f"a foreign subscription's event: {note}")
-                self.actions.append(note["params"]["event"]["action"])
+                ev = note["params"]["event"]
+                if ev["type"] != "container":  # the project's image pull: not a container's life
+                    continue
+                self.actions.append(ev["action"])
                 if "start" in self.actions:
                     self.started.set()
                 if "destroy" in self.actions:
