@@ -227,3 +227,67 @@ fn fifty_subscribers_while_five_projects_go_up_and_down() {
     let left = hb_test_support::leaks::leaks(r, &r.join("run"), &refs);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+/// A layer of one 2 MB file: big enough that a stalling registry stops it halfway.
+fn big_layer() -> (Vec<u8>, String) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let body = vec![7u8; 2 << 20];
+    let mut h = tar::Header::new_gnu();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "big.bin", &body[..])
+        .expect("append");
+    let raw = tar.into_inner().expect("tar");
+    let diff_id = hb_test_support::fake_registry::digest(&raw);
+    (raw, diff_id)
+}
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2, python3 and the fixture registries"]
+fn streams_cancel_and_watch_through_the_daemon() {
+    use hb_test_support::fake_registry::{Content, FakeRegistry, Fault};
+    if !privileged(&["registry", "crun", "ip", "python3"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let (layer, diff_id) = big_layer();
+    let stalling = rt.block_on(FakeRegistry::start(
+        Content::single_layer("v1", layer, &diff_id),
+        Fault::Stall,
+    ));
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let project = r.join("apitest");
+    std::fs::create_dir_all(project.join("src")).expect("project dir");
+    std::fs::write(
+        project.join("compose.yaml"),
+        format!(
+            "name: apitest\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n    develop:\n      watch:\n        - path: ./src\n          action: sync\n          target: /src\n",
+            reg.anon
+        ),
+    )
+    .expect("write the project");
+    let _down = Down(r, &project);
+    let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
+    let sock = r.join("run/hb.sock");
+    let daemon = start(r, bin, &sock);
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/client.py"))
+        .arg(&sock)
+        .arg(&project)
+        .args(["streams", &reg.anon, &stalling.addr.to_string()])
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).ends_with("ok\n"),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Nothing of the cancelled pull is left half-done in the store.
+    let tmp: Vec<_> = std::fs::read_dir(r.join("tmp")).expect("tmp").collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    drop(daemon);
+}

@@ -29,6 +29,9 @@ pub enum Fault {
     ServerErrors(usize),
     /// Reset the connection halfway, the first time only.
     ResetOnce,
+    /// Send half the blob, then nothing more while the connection lasts (a
+    /// registry that hangs: what a client must be able to cancel).
+    Stall,
 }
 
 /// A running fake registry.
@@ -226,6 +229,16 @@ async fn serve(
                         partial,
                     )
                     .await
+                }
+                Fault::Stall => {
+                    let header = header(200, "application/octet-stream", body.len(), None);
+                    sock.write_all(header.as_bytes()).await?;
+                    sock.write_all(&body[..body.len() / 2]).await?;
+                    sock.flush().await?;
+                    // Hold the connection open until the client hangs up.
+                    let mut buf = [0u8; 1];
+                    let _ = sock.read(&mut buf).await;
+                    Ok(())
                 }
                 Fault::TruncateOnce | Fault::TruncateAlways | Fault::ResetOnce => {
                     // Promise the whole body, send half, then hang up (a reset sets SO_LINGER 0).

@@ -1,7 +1,13 @@
 """An independent client of hb's API (Python's standard library only).
-Usage: client.py SOCKET PROJECT_DIR [full|up|after-restart|refused]
+Usage: client.py SOCKET PROJECT_DIR [full|up|after-restart|refused|streams REGISTRY STALLING]
   full           the protocol's error paths, then up, exec, stop/start/restart,
                  config, graph, events on a second connection, down
+  streams        image.pull's progress stream from REGISTRY; a pull from
+                 STALLING (a registry that hangs mid-blob) cancelled with
+                 $/cancel while other requests are answered; a subscription
+                 to every project's events (the pull among them) ended with
+                 $/cancel; project.watch.start, a sync seen as a watch event,
+                 project.watch.stop
   up             only brings the project up (before the daemon is killed)
   after-restart  a restarted daemon reports the running container; then down
   refused        (run as another user) the daemon refuses the connection
@@ -37,6 +43,19 @@ s, f = connect()
 next_id = 0
 
 
+def read_until_end(fh, method):
+    """The notifications of a stream until its end, and the end."""
+    notes = []
+    while True:
+        note = json.loads(fh.readline())
+        if "id" in note:
+            continue  # an answer to another request on this connection
+        check(note["method"] == method, f"a {method} stream: {note}")
+        if note["params"].get("end"):
+            return notes, note["params"]
+        notes.append(note["params"])
+
+
 def send_raw(line):
     f.write(line + "\n")
     f.flush()
@@ -60,6 +79,95 @@ def check(cond, what):
 
 
 project = {"project_dir": project_dir}
+if mode == "streams":
+    import os
+    import time
+    registry, stalling = sys.argv[4], sys.argv[5]
+    next_id = 100  # call()'s ids, clear of those written by hand below
+    # Every project's events, on a connection of their own.
+    es, ef = connect()
+    ef.write(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "events.subscribe"}) + "\n")
+    ef.flush()
+    sub = json.loads(ef.readline())["result"]["subscription"]
+
+    # A pull with its progress.
+    f.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "image.pull", "params": {"image": f"{registry}/busybox:v2s2"}}) + "\n")
+    f.flush()
+    answer = json.loads(f.readline())
+    check(isinstance(answer["result"]["subscription"], int), f"image.pull: {answer}")
+    notes, end = read_until_end(f, "pull")
+    statuses = [n["status"] for n in notes]
+    check(statuses[0] == "resolved" and "done" in statuses, f"pull progress: {statuses}")
+    check(end["image"]["name"] == f"{registry}/busybox:v2s2", f"pull end: {end}")
+
+    # A pull that hangs, cancelled; meanwhile the connection still answers.
+    f.write(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "image.pull", "params": {"image": f"{stalling}/stuck:v1"}}) + "\n")
+    f.flush()
+    check("result" in json.loads(f.readline()), "the stalled pull starts")
+    while json.loads(f.readline())["params"].get("status") != "downloading":
+        pass
+    f.write(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "system.version"}) + "\n")
+    f.flush()
+    r = json.loads(f.readline())
+    while r.get("method") == "pull":  # the stalled pull's progress, interleaved
+        check(not r["params"].get("end"), f"the stalled pull ended by itself: {r}")
+        r = json.loads(f.readline())
+    check(r.get("id") == 3 and r["result"]["api"] == 1, f"answered during a pull: {r}")
+    f.write(json.dumps({"jsonrpc": "2.0", "id": 4, "method": "$/cancel", "params": {"id": 2}}) + "\n")
+    f.flush()
+    cancelled = None
+    end = None
+    while cancelled is None or end is None:
+        note = json.loads(f.readline())
+        if note.get("id") == 4:
+            cancelled = note["result"]["cancelled"]
+        elif note.get("method") == "pull" and note["params"].get("end"):
+            end = note["params"]
+    check(cancelled is True, "$/cancel found the pull")
+    check(end["error"]["data"]["kind"] == "cancelled" and end["error"]["code"] == -32800, f"cancelled pull: {end}")
+    r = call("image.list")
+    check(all("stuck" not in i["name"] for i in r["result"]), f"nothing stored of the cancelled pull: {r}")
+
+    # The subscription saw the first pull; $/cancel with its id ends it.
+    es.settimeout(10)
+    while True:
+        ev = json.loads(ef.readline())["params"]["event"]
+        if ev["type"] == "image":
+            check(ev["action"] == "pull" and ev["attributes"]["name"].endswith("busybox:v2s2"), f"pull event: {ev}")
+            break
+
+    # A watch through the daemon: its sync arrives as a `watch` event.
+    r = call("project.up", project)
+    check("result" in r, f"project.up: {r}")
+    r = call("project.watch.start", project)
+    check(r.get("result", {}).get("watching") == "apitest" and r["result"]["rules"] == 1, f"project.watch.start: {r}")
+    r = call("project.watch.start", project)
+    check(r.get("error", {}).get("data", {}).get("kind") == "conflict", f"a second watch: {r}")
+    time.sleep(0.5)
+    with open(os.path.join(project_dir, "src", "page.txt"), "w") as out:
+        out.write("watched\n")
+    while True:
+        ev = json.loads(ef.readline())["params"].get("event", {})
+        if ev.get("type") == "watch":
+            check(ev["action"] == "sync" and ev["service"] == "box" and "synced 1 file" in ev["attributes"]["what"], f"watch event: {ev}")
+            break
+    r = call("container.exec", {**project, "service": "box", "command": ["cat", "/src/page.txt"]})
+    check(r["result"]["stdout"] == "watched\n", f"synced: {r}")
+    r = call("project.watch.stop", project)
+    check(r.get("result") == {"stopped": "apitest"}, f"project.watch.stop: {r}")
+    r = call("project.watch.stop", project)
+    check(r.get("error", {}).get("data", {}).get("kind") == "not_found", f"stop again: {r}")
+    ef.write(json.dumps({"jsonrpc": "2.0", "method": "$/cancel", "params": {"id": 7}}) + "\n")
+    ef.flush()
+    while True:
+        note = json.loads(ef.readline())
+        if note["params"].get("end"):
+            check(note["params"]["subscription"] == sub, f"the end of the subscription: {note}")
+            break
+    r = call("project.down", project)
+    check(r.get("result") == {"down": "apitest"}, f"project.down: {r}")
+    print("ok")
+    sys.exit(0)
 if mode == "up":
     r = call("project.up", project)
     if "result" not in r:
