@@ -159,6 +159,22 @@ fn a_python_client_drives_the_daemon() {
     via(&["up", "-d"]);
     assert!(via(&["ps", "--format", "json"]).contains("\"state\": \"running\""));
     assert!(via(&["ls"]).contains("apitest"));
+    // The other engine verbs the daemon serves; config runs here, as it reads only files.
+    assert!(via(&["logs"]).contains("apitest-box-1 | hello from box"));
+    assert_eq!(via(&["exec", "box", "sh", "-c", "echo via the daemon"]), "via the daemon\n");
+    let o = Command::new(bin)
+        .args(["exec", "box", "sh", "-c", "exit 7"])
+        .current_dir(&project)
+        .env("HB_HOST", format!("unix://{}", sock.display()))
+        .output()
+        .expect("hb exec");
+    assert_eq!(o.status.code(), Some(7), "exec's exit code comes back");
+    via(&["restart"]);
+    via(&["stop"]);
+    assert!(via(&["ps", "-a", "--format", "json"]).contains("\"state\": \"exited\""));
+    via(&["start"]);
+    assert!(via(&["images"]).contains("busybox"));
+    assert!(via(&["config"]).contains("apitest"));
     via(&["down"]);
     assert_eq!(via(&["ps", "-a", "--format", "json"]).trim(), "[]");
 

@@ -468,6 +468,15 @@ fn the_build_example_comes_up_with_build_and_rebuilds_an_edit() {
     );
     assert!(out.contains("recreated"), "{out}");
     serves(p.port, "edited greeting");
+    // `stop` sends the image's STOPSIGNAL (SIGINT): Python as PID 1 ignores
+    // the default SIGTERM, which would cost the whole 10 s grace period.
+    let t = Instant::now();
+    p.ok(&["stop"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        t.elapsed()
+    );
     p.ok(&["down", "-t", "0"]);
     p.assert_clean();
 }

@@ -655,7 +655,7 @@ impl Engine {
                 }
                 let s = project.services.get(svc);
                 let (signal, mut grace) = s.map_or(("TERM".into(), Duration::from_secs(10)), |s| {
-                    service::stop_how(s, None)
+                    self.stop_how(s, c)
                 });
                 if let Some(t) = opts.timeout {
                     grace = t;
@@ -824,7 +824,7 @@ impl Engine {
                 })
                 .collect();
             let errors = parallel(&todo, |(c, s)| {
-                let (signal, mut grace) = service::stop_how(s, None);
+                let (signal, mut grace) = self.stop_how(s, c);
                 if let Some(t) = timeout {
                     grace = t;
                 }

@@ -203,6 +203,17 @@ impl Engine {
             .collect()
     }
 
+    /// How to stop a service's container: the file's `stop_signal` and grace,
+    /// else the `StopSignal` of the image the container was made from.
+    pub fn stop_how(&self, s: &hb_compose::Service, c: &Container) -> (String, Duration) {
+        let image = self
+            .store
+            .find(&self.rt.image_of(c))
+            .and_then(|r| self.store.image(&r))
+            .ok();
+        service::stop_how(s, image.as_ref())
+    }
+
     /// The projects that have containers: name → container count.
     pub fn projects(&self) -> BTreeMap<String, Vec<Container>> {
         let mut out: BTreeMap<String, Vec<Container>> = BTreeMap::new();

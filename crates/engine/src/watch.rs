@@ -24,7 +24,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use hb_compose::Project;
 use hb_runtime::container::Container;
 
-use crate::{service, Engine, Error, Result, LABEL_ONEOFF, LABEL_SERVICE};
+use crate::{Engine, Error, Result, LABEL_ONEOFF, LABEL_SERVICE};
 
 /// What a rule does on a change, weakest first (the strongest of a batch wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -457,8 +457,8 @@ impl Engine {
         match action {
             Action::Restart | Action::SyncRestart => {
                 let s = &project.services[svc];
-                let (signal, grace) = service::stop_how(s, None);
                 for c in &containers {
+                    let (signal, grace) = self.stop_how(s, c);
                     self.stop_container(c, &signal, grace)?;
                     self.start_container(project, c)?;
                 }

@@ -22,7 +22,12 @@ mod tty;
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(host) = &cli.host {
+    // Through a daemon, unless the verb only reads the project's files.
+    let local_only = matches!(
+        cli.command,
+        Command::Config(_) | Command::Graph(_) | Command::Init(_)
+    );
+    if let Some(host) = cli.host.as_ref().filter(|_| !local_only) {
         return remote::run(host, &cli.project, &cli.command);
     }
     match cli.command {

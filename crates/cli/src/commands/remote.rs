@@ -104,7 +104,148 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             };
             print(&text)?;
         }
-        _ => bail!("this verb does not go through a daemon yet: `up -d`, `down`, `ps` and `ls` do; run it without --host"),
+        Command::Start(a) | Command::Stop(a) | Command::Restart(a) => {
+            let method = match command {
+                Command::Start(_) => "project.start",
+                Command::Stop(_) => "project.stop",
+                _ => "project.restart",
+            };
+            let mut params = project(pa)?;
+            params["services"] = json!(a.services);
+            let rows: Vec<hb_engine::ContainerInfo> = serde_json::from_value(call(method, params)?)?;
+            for r in rows.iter().filter(|r| a.services.is_empty() || a.services.contains(&r.service)) {
+                note(&format!(" ✔ {:<24} {}", r.name, r.status));
+            }
+        }
+        Command::Logs(a) => {
+            if a.since.is_some() || a.until.is_some() {
+                bail!("through a daemon, logs takes no --since/--until yet; run it without --host");
+            }
+            let mut params = project(pa)?;
+            params["services"] = json!(a.services);
+            params["follow"] = json!(a.follow);
+            let mut out = std::io::stdout().lock();
+            let mut failed = None;
+            hb_api::stream(&sock, "service.logs", params, &mut |p| {
+                let mut line = String::new();
+                if a.timestamps {
+                    line.push_str(p["time"].as_str().unwrap_or(""));
+                    line.push(' ');
+                }
+                if !a.no_log_prefix {
+                    line.push_str(&format!("{} | ", p["container"].as_str().unwrap_or("")));
+                }
+                line.push_str(p["line"].as_str().unwrap_or(""));
+                use std::io::Write;
+                failed = writeln!(out, "{line}").err();
+                failed.is_none()
+            })
+            .map_err(|e| anyhow!(e))?;
+        }
+        Command::Exec(a) => {
+            if a.detach || !a.env.is_empty() || a.user.is_some() || a.workdir.is_some() {
+                bail!("through a daemon, exec runs a command as it is (no -d, -e, -u or -w yet); run it without --host");
+            }
+            let mut params = project(pa)?;
+            params["service"] = json!(a.service);
+            params["command"] = json!(a.command);
+            params["index"] = json!(a.index);
+            let r = call("container.exec", params)?;
+            use std::io::Write;
+            std::io::stdout().write_all(r["stdout"].as_str().unwrap_or("").as_bytes())?;
+            std::io::stderr().write_all(r["stderr"].as_str().unwrap_or("").as_bytes())?;
+            let code = r["exit_code"].as_i64().unwrap_or(1);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        Command::Build(a) => {
+            if !a.build_args.is_empty() {
+                bail!("through a daemon, build takes no --build-arg yet; run it without --host");
+            }
+            let mut params = project(pa)?;
+            params["services"] = json!(a.services);
+            params["no_cache"] = json!(a.no_cache);
+            params["pull"] = json!(a.pull);
+            let built = call("project.build", params)?;
+            for b in built.as_array().into_iter().flatten() {
+                note(&format!(
+                    " ✔ {:<24} built in {} ms ({} of {} steps cached) → {}",
+                    b["service"].as_str().unwrap_or(""),
+                    b["elapsed_ms"],
+                    b["cached"],
+                    b["steps"],
+                    b["image"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        Command::Pull(a) | Command::Image(crate::cli::ImageCommand::Pull(a)) => {
+            if a.platform.is_some() {
+                bail!("through a daemon, pull is for this machine's platform; run it without --host");
+            }
+            let images = if a.images.is_empty() {
+                let p = crate::project::load(pa)?.project;
+                p.services.values().filter_map(|s| s.image.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
+            } else {
+                a.images.clone()
+            };
+            for image in images {
+                let end = hb_api::stream(&sock, "image.pull", json!({"image": image}), &mut |p| {
+                    if !a.quiet && p["status"] == "resolved" {
+                        note(&format!(" … pulling {image} ({} layers)", p["layers"]));
+                    }
+                    true
+                })
+                .map_err(|e| anyhow!("{image}: {e}"))?;
+                let record = &end["image"];
+                if a.quiet {
+                    print(&format!("{}@{}\n", record["name"].as_str().unwrap_or(""), record["manifest"].as_str().unwrap_or("")))?;
+                } else {
+                    note(&format!(" ✔ {} pulled", record["name"].as_str().unwrap_or("")));
+                }
+            }
+        }
+        Command::Events { services, json: as_json } => {
+            let mut out = std::io::stdout().lock();
+            hb_api::stream(&sock, "events.subscribe", project(pa)?, &mut |p| {
+                let e = &p["event"];
+                if !services.is_empty() && !e["service"].as_str().is_some_and(|s| services.iter().any(|w| w == s)) {
+                    return true;
+                }
+                let line = if *as_json {
+                    e.to_string()
+                } else {
+                    format!(
+                        "{} {} {} {}",
+                        e["time"].as_str().unwrap_or(""),
+                        e["type"].as_str().unwrap_or(""),
+                        e["action"].as_str().unwrap_or(""),
+                        e["container"].as_str().or(e["attributes"]["name"].as_str()).unwrap_or("")
+                    )
+                };
+                use std::io::Write;
+                writeln!(out, "{line}").is_ok()
+            })
+            .map_err(|e| anyhow!(e))?;
+        }
+        Command::Images(a) | Command::Image(crate::cli::ImageCommand::Ls(a)) => {
+            let r = call("image.list", Value::Null)?;
+            let text = match (a.format, a.quiet) {
+                (_, true) => r.as_array().into_iter().flatten().map(|i| format!("{}\n", i["manifest"].as_str().unwrap_or(""))).collect(),
+                (ListFormat::Json, _) => serde_json::to_string_pretty(&r)? + "\n",
+                (ListFormat::Table, _) => {
+                    let rows: Vec<[String; 2]> = r
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|i| [i["name"].as_str().unwrap_or("").to_string(), i["manifest"].as_str().unwrap_or("").chars().take(19).collect()])
+                        .collect();
+                    crate::commands::stack::render(&["NAME", "MANIFEST"], &rows)
+                }
+            };
+            print(&text)?;
+        }
+        // Verbs that only read the files, not the engine, run here as they would without --host.
+        Command::Config(_) | Command::Graph(_) | Command::Init(_) => unreachable!("run locally"),
+        _ => bail!("this verb does not go through a daemon yet (up -d, down, ps, ls, start, stop, restart, logs, exec, build, pull, events and images do); run it without --host"),
     }
     Ok(ExitCode::SUCCESS)
 }
