@@ -161,7 +161,10 @@ fn a_python_client_drives_the_daemon() {
     assert!(via(&["ls"]).contains("apitest"));
     // The other engine verbs the daemon serves; config runs here, as it reads only files.
     assert!(via(&["logs"]).contains("apitest-box-1 | hello from box"));
-    assert_eq!(via(&["exec", "box", "sh", "-c", "echo via the daemon"]), "via the daemon\n");
+    assert_eq!(
+        via(&["exec", "box", "sh", "-c", "echo via the daemon"]),
+        "via the daemon\n"
+    );
     let o = Command::new(bin)
         .args(["exec", "box", "sh", "-c", "exit 7"])
         .current_dir(&project)
