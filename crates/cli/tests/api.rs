@@ -216,7 +216,7 @@ fn fifty_subscribers_while_five_projects_go_up_and_down() {
             std::fs::write(
                 d.join("compose.yaml"),
                 format!(
-                    "name: load{i}\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n",
+                    "name: load{i}\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from load{i}; exec sleep 1000\"]\n",
                     reg.anon
                 ),
             )
