@@ -203,8 +203,14 @@ impl<'a> Net<'a> {
             // The host end's name must be unique in the project namespace and at most 15 bytes.
             let vh = veth_name(container, k);
             let (_, prefix) = subnet(a.network);
+            // The MAC follows from the address, as Docker derives it (02:42 and
+            // the IPv4 bytes): a container recreated at the same address keeps
+            // its MAC, so the neighbour entries the bridge side cached stay true
+            // (with a fresh random MAC they point at the old container's veth
+            // until they expire, and the proxy's connections go nowhere).
+            let mac = mac_for(a.address);
             veths.push_str(&format!(
-                "link add {vh} netns {pns} type veth peer name eth{k} netns {cns}\n"
+                "link add {vh} netns {pns} type veth peer name eth{k} address {mac} netns {cns}\n"
             ));
             bridge.push_str(&format!("link set {vh} master hbr{} up\n", a.network));
             inside.push_str(&format!(
@@ -378,6 +384,12 @@ impl<'a> Net<'a> {
     }
 }
 
+/// A container interface's MAC: `02:42` (locally administered) and the address's bytes.
+fn mac_for(a: Ipv4Addr) -> String {
+    let [b0, b1, b2, b3] = a.octets();
+    format!("02:42:{b0:02x}:{b1:02x}:{b2:02x}:{b3:02x}")
+}
+
 /// The host end of a container's `k`th veth: unique in the project namespace,
 /// at most 15 bytes (IFNAMSIZ).
 fn veth_name(container: &str, k: usize) -> String {
@@ -455,9 +467,9 @@ mod tests {
         let cns = net.container_ns("shop-web-1");
         assert_eq!(calls[0], (None, format!("netns add {cns}\n")));
         assert_eq!(calls[1].0, None);
-        assert!(calls[1]
-            .1
-            .contains(&format!("netns {pns} type veth peer name eth0 netns {cns}")));
+        assert!(calls[1].1.contains(&format!(
+            "netns {pns} type veth peer name eth0 address 02:42:0a:65:00:05 netns {cns}"
+        )));
         assert_eq!(calls[2].0.as_deref(), Some(pns.as_str()));
         assert!(calls[2].1.contains("master hbr1 up"));
         assert_eq!(calls[3].0.as_deref(), Some(cns.as_str()));
