@@ -23,7 +23,7 @@ export HB_ROOT=$work/root HB_RUN=$work/run HB_REGISTRY=${HB_REGISTRY:-127.0.0.1:
 bah=(buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay)
 bud=("${bah[@]}" bud --quiet --layers --network none --tls-verify=false
   --build-arg "REGISTRY=$HB_REGISTRY" -t bench-web -f Dockerfile)
-trap '"${bah[@]}" rm --all >/dev/null 2>&1 || true; "${bah[@]}" rmi --all --force >/dev/null 2>&1 || true; umount "$work/buildah/overlay" 2>/dev/null || true' EXIT
+trap '"$hb" down >/dev/null 2>&1 || true; "${bah[@]}" rm --all >/dev/null 2>&1 || true; "${bah[@]}" rmi --all --force >/dev/null 2>&1 || true; umount "$work/buildah/overlay" 2>/dev/null || true' EXIT
 cd "$work/project"
 for img in busybox:latest debian-python:bookworm; do
   "$hb" image pull "$HB_REGISTRY/$img" >/dev/null 2>&1
