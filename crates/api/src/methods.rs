@@ -362,12 +362,12 @@ mod tests {
     fn every_documented_method_is_answered() {
         let dir = std::env::temp_dir().join(format!("hb-api-test-{}", std::process::id()));
         let engine = hb_engine::Engine {
-            rt: hb_runtime::container::Runtime {
-                root: dir.clone(),
-                run: dir.join("run"),
-                crun: "crun".into(),
-                shim: "hb-shim".into(),
-            },
+            rt: hb_runtime::container::Runtime::new(
+                dir.clone(),
+                dir.join("run"),
+                "crun".into(),
+                "hb-shim".into(),
+            ),
             store: Arc::new(hb_image::Store::open(&dir).expect("store")),
             puller: None,
             proxy: "hb-proxy".into(),

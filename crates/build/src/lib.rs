@@ -27,8 +27,7 @@ pub mod ignore;
 mod stage;
 
 use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hb_image::{ImageRecord, ImageRef, Platform};
 
@@ -84,7 +83,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: io::Error,
+        source: std::io::Error,
     },
     /// A base image could not be found or stored.
     #[error("image {image}: {source}")]
@@ -165,61 +164,7 @@ pub trait Bases: Sync {
     fn fetch(&self, image: &ImageRef, pull: bool) -> hb_image::Result<ImageRecord>;
 }
 
-/// The mounts a build makes (an OS touchpoint, so tests can inject failures).
-pub trait Mounts: Sync {
-    /// Mounts an overlay of `lower` (lowest first) at `target`, writable
-    /// through `upper` and `work` when given, else read-only.
-    fn overlay(
-        &self,
-        lower: &[PathBuf],
-        rw: Option<(&Path, &Path)>,
-        target: &Path,
-    ) -> io::Result<()>;
-    /// Unmounts `target`.
-    fn unmount(&self, target: &Path) -> io::Result<()>;
-}
-
-/// This machine's mounts.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RealMounts;
-
-impl Mounts for RealMounts {
-    fn overlay(
-        &self,
-        lower: &[PathBuf],
-        rw: Option<(&Path, &Path)>,
-        target: &Path,
-    ) -> io::Result<()> {
-        // overlayfs lists the top layer first.
-        let lowers: Vec<String> = lower
-            .iter()
-            .rev()
-            .map(|p| p.display().to_string())
-            .collect();
-        let mut opts = format!("lowerdir={}", lowers.join(":"));
-        let mut flags = nix::mount::MsFlags::empty();
-        match rw {
-            Some((upper, work)) => opts.push_str(&format!(
-                ",upperdir={},workdir={}",
-                upper.display(),
-                work.display()
-            )),
-            None => flags |= nix::mount::MsFlags::MS_RDONLY,
-        }
-        nix::mount::mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            flags,
-            Some(opts.as_str()),
-        )
-        .map_err(io::Error::from)
-    }
-
-    fn unmount(&self, target: &Path) -> io::Result<()> {
-        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
-    }
-}
+pub use hb_runtime::host::{Mounts, RealMounts};
 
 /// What a build reports as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -931,7 +931,7 @@ impl<'a> Builder<'a> {
             .chain(layers.iter().cloned())
             .collect();
         self.mounts
-            .overlay(&lower, None, &root)
+            .overlay(&lower, None, false, &root)
             .map_err(io_err(&root))?;
         Ok(View {
             _mount: Mounted {
@@ -961,7 +961,8 @@ impl<'a> Builder<'a> {
             lower.push(empty);
         }
         self.mounts
-            .overlay(&lower, Some((&upper, &work)), &root)
+            // Volatile: the step's upper dir is read once into a layer and thrown away.
+            .overlay(&lower, Some((&upper, &work)), true, &root)
             .map_err(io_err(&root))?;
         {
             let _m = Mounted {

@@ -103,14 +103,10 @@ pub fn hb_run() -> PathBuf {
 /// or beside the `hb` binary.
 pub fn runtime_dirs() -> hb_runtime::container::Runtime {
     let shim = companion("HB_SHIM", "hb-shim");
-    hb_runtime::container::Runtime {
-        root: hb_root(),
-        run: hb_run(),
-        crun: env("HB_CRUN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| on_path("crun")),
-        shim,
-    }
+    let crun = env("HB_CRUN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| on_path("crun"));
+    hb_runtime::container::Runtime::new(hb_root(), hb_run(), crun, shim)
 }
 
 /// The engine: the runtime, the store, a puller, `hb-proxy` from `$HB_PROXY` or

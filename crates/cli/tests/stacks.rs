@@ -723,12 +723,12 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
 /// What a reboot does to a running stack: every process gone, every mount
 /// gone, /run (crun's state, the network namespaces) emptied, cgroups gone.
 fn reboot(st: &Stack) {
-    let rt = hb_runtime::container::Runtime {
-        root: st.root.path().to_path_buf(),
-        run: st.run_dir(),
-        crun: "crun".into(),
-        shim: "hb-shim".into(),
-    };
+    let rt = hb_runtime::container::Runtime::new(
+        st.root.path().to_path_buf(),
+        st.run_dir(),
+        "crun".into(),
+        "hb-shim".into(),
+    );
     let kill = |pid: &str| {
         let _ = Command::new("kill").args(["-9", pid.trim()]).status();
     };

@@ -218,9 +218,9 @@ impl Engine {
                 .or_insert_with(|| svc.clone());
         }
         let bases = Bases { engine: self };
-        let mounts = hb_build::RealMounts;
-        let builder = hb_build::Builder::new(&self.store, &self.rt, &bases, &mounts)
-            .map_err(|e| Error::State(format!("cannot open the build cache: {e}")))?;
+        let builder =
+            hb_build::Builder::new(&self.store, &self.rt, &bases, self.rt.mounts.as_ref())
+                .map_err(|e| Error::State(format!("cannot open the build cache: {e}")))?;
         let results: Vec<Result<BuiltService>> = std::thread::scope(|scope| {
             let handles: Vec<_> = by_image
                 .values()

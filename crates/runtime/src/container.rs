@@ -17,17 +17,18 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hb_image::LocalImage;
 use serde::Deserialize;
 
 use crate::cri::{parse_cri, LogLine};
-use crate::host::{Host, RealHost};
+use crate::host::{Mounts, RealMounts};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
 use crate::{Error, Result};
 
-/// Where containers live and the programs that run them.
+/// Where containers live, the programs that run them, and the mounts they need.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     /// `$HB_ROOT`.
@@ -38,6 +39,21 @@ pub struct Runtime {
     pub crun: PathBuf,
     /// The hb-shim binary.
     pub shim: PathBuf,
+    /// Root filesystem mounts (the machine's, unless a test injects others).
+    pub mounts: Arc<dyn Mounts>,
+}
+
+impl Runtime {
+    /// A runtime over these directories and programs, mounting on this machine.
+    pub fn new(root: PathBuf, run: PathBuf, crun: PathBuf, shim: PathBuf) -> Self {
+        Runtime {
+            root,
+            run,
+            crun,
+            shim,
+            mounts: Arc::new(RealMounts),
+        }
+    }
 }
 
 /// A container hb created.
@@ -300,7 +316,12 @@ impl Runtime {
             .collect();
         let layers_file = c.dir.join("layers");
         fs::write(&layers_file, layers).map_err(io_err(&layers_file))?;
-        mount_overlay(&image.layers, &upper, &work, &rootfs)?;
+        self.mount_rootfs(&image.layers, &upper, &work, overrides.ephemeral, &rootfs)?;
+        if overrides.ephemeral {
+            // Remembered for a remount after a reboot (which needs no sync either).
+            let mark = c.dir.join("ephemeral");
+            fs::write(&mark, "").map_err(io_err(&mark))?;
+        }
         let hostname = overrides
             .hostname
             .clone()
@@ -445,7 +466,7 @@ impl Runtime {
     /// the layers recorded when it was created; its own changes are in `upper/`.
     pub fn ensure_rootfs(&self, c: &Container) -> Result<()> {
         let rootfs = c.dir.join("rootfs");
-        if RealHost.is_mountpoint(&rootfs) {
+        if self.mounts.is_mountpoint(&rootfs) {
             return Ok(());
         }
         let layers_file = c.dir.join("layers");
@@ -467,7 +488,22 @@ impl Runtime {
         let work = c.dir.join("work");
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work).map_err(io_err(&work))?;
-        mount_overlay(&layers, &c.dir.join("upper"), &work, &rootfs)
+        let ephemeral = c.dir.join("ephemeral").exists();
+        self.mount_rootfs(&layers, &c.dir.join("upper"), &work, ephemeral, &rootfs)
+    }
+
+    /// The overlay a container's rootfs is: the image's layers under its own upper dir.
+    fn mount_rootfs(
+        &self,
+        layers: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        volatile: bool,
+        target: &Path,
+    ) -> Result<()> {
+        self.mounts
+            .overlay(layers, Some((upper, work)), volatile, target)
+            .map_err(io_err(target))
     }
 
     /// The labels it was created with (`dev.hb.project`, `dev.hb.service`, …).
@@ -521,6 +557,9 @@ impl Runtime {
     /// Waits until the container has exited (or `timeout` passes) and returns its exit code.
     pub fn wait(&self, c: &Container, timeout: Duration) -> Result<i32> {
         let deadline = Instant::now() + timeout;
+        // The shim renames a new status into place: inotify wakes this wait at
+        // once, instead of a poll's worth of milliseconds later.
+        let changes = status_changes(&c.dir);
         loop {
             match self.status(c) {
                 Some(Status {
@@ -536,13 +575,18 @@ impl Runtime {
                 }
                 _ => {}
             }
-            if Instant::now() > deadline {
+            let now = Instant::now();
+            if now > deadline {
                 return Err(Error::Timeout {
                     id: c.id.clone(),
                     waited: timeout,
                 });
             }
-            std::thread::sleep(Duration::from_millis(2));
+            let nap = (deadline - now).min(Duration::from_millis(50));
+            match &changes {
+                Some(fd) => wait_readable(fd, nap),
+                None => std::thread::sleep(nap.min(Duration::from_millis(2))),
+            }
         }
     }
 
@@ -809,13 +853,8 @@ impl Runtime {
             let _ = self.crun(&["delete", "--force", &c.id]);
         }
         let rootfs = c.dir.join("rootfs");
-        if RealHost.is_mountpoint(&rootfs) {
-            nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
-                Error::Io {
-                    path: rootfs.clone(),
-                    source: e.into(),
-                }
-            })?;
+        if self.mounts.is_mountpoint(&rootfs) {
+            self.mounts.unmount(&rootfs).map_err(io_err(&rootfs))?;
         }
         fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))?;
         remove_cgroups(&self.cgroup_name(&c.id))
@@ -845,6 +884,37 @@ impl Runtime {
 /// hierarchy): when its processes are still exiting as `crun delete --force`
 /// runs — a container whose shim was killed — the kernel refuses the rmdir
 /// (EBUSY) and crun goes on. A cgroup goes with rmdir, never a recursive delete.
+/// An inotify descriptor that becomes readable when a file is renamed into
+/// `dir` or written there (the shim's status updates); `None` if inotify is
+/// unavailable, and the caller polls instead. One descriptor serves the whole
+/// process and is never closed: closing an inotify descriptor waits for an RCU
+/// grace period (fsnotify's `synchronize_srcu`), 10–20 ms here, more than the
+/// wait it saves. A watch goes by itself when its directory is removed.
+fn status_changes(dir: &Path) -> Option<&'static nix::sys::inotify::Inotify> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    static ONE: std::sync::OnceLock<Option<Inotify>> = std::sync::OnceLock::new();
+    let fd = ONE
+        .get_or_init(|| Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok())
+        .as_ref()?;
+    fd.add_watch(
+        dir,
+        AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+    )
+    .ok()?;
+    Some(fd)
+}
+
+/// Sleeps until `fd` has events (then drains them) or `most` passes.
+fn wait_readable(fd: &nix::sys::inotify::Inotify, most: Duration) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let ms = u16::try_from(most.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
+        while fd.read_events().is_ok_and(|e| !e.is_empty()) {}
+    }
+}
+
 fn remove_cgroups(name: &str) -> Result<()> {
     let base = Path::new("/sys/fs/cgroup");
     let mut left: Vec<PathBuf> = fs::read_dir(base)
@@ -893,34 +963,67 @@ pub fn process_alive(pid: u32, comm: &str) -> bool {
 }
 
 /// Mounts the overlay: the image's layers (topmost first) under the container's upper dir.
-fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    let lower: Vec<String> = layers
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        upper.display(),
-        work.display()
-    );
-    nix::mount::mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        nix::mount::MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .map_err(|e| Error::Io {
-        path: target.to_path_buf(),
-        source: e.into(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Mounts that fail as a kernel without overlayfs would.
+    #[derive(Debug)]
+    struct NoOverlay;
+
+    impl Mounts for NoOverlay {
+        fn overlay(
+            &self,
+            _: &[PathBuf],
+            _: Option<(&Path, &Path)>,
+            _: bool,
+            _: &Path,
+        ) -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(19)) // ENODEV: unknown filesystem type
+        }
+        fn unmount(&self, _: &Path) -> io::Result<()> {
+            Ok(())
+        }
+        fn is_mountpoint(&self, _: &Path) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_failed_rootfs_mount_undoes_the_create_and_says_where() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let mut rt = Runtime::new(
+            d.path().to_path_buf(),
+            d.path().join("run"),
+            "crun".into(),
+            "hb-shim".into(),
+        );
+        rt.mounts = Arc::new(NoOverlay);
+        let image = LocalImage {
+            record: hb_image::ImageRecord {
+                name: "busybox".into(),
+                manifest: String::new(),
+                config: String::new(),
+                index: None,
+                size: 0,
+                stored: 0,
+            },
+            manifest: serde_json::from_str(
+                r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":0},"layers":[]}"#,
+            )
+            .expect("manifest"),
+            config: hb_image::ImageConfig::default(),
+            layers: vec![d.path().join("layer")],
+        };
+        let err = rt
+            .create("c1", &image, &Overrides::default())
+            .expect_err("no overlay, no container");
+        assert!(
+            err.to_string().contains("containers/c1/rootfs"),
+            "the error names the mount point: {err}"
+        );
+        assert!(!d.path().join("containers/c1").exists(), "nothing left");
+    }
 
     #[test]
     fn an_image_healthcheck_keeps_docker_defaults_where_it_is_silent() {

@@ -1,6 +1,7 @@
-//! The host as the checks see it: files under /proc and /sys, mount points,
-//! programs on PATH, free disk. [`RealHost`] is the machine; tests supply
-//! others.
+//! The host as hb touches it: [`Host`] — files under /proc and /sys, mount
+//! points, programs on PATH, free disk — for the checks; [`Mounts`] — overlay
+//! mounts — for container root filesystems and build steps. [`RealHost`] and
+//! [`RealMounts`] are the machine; tests supply others.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -78,5 +79,76 @@ impl Host for RealHost {
             Some(controller),
         )
         .map_err(io::Error::from)
+    }
+}
+
+/// The mounts containers and image builds make: overlay root filesystems.
+pub trait Mounts: Send + Sync + std::fmt::Debug {
+    /// Mounts an overlay of `lower` (lowest first) at `target`: writable through
+    /// `rw`'s upper and work dirs, else read-only. `volatile` skips every sync
+    /// of the upper dir (for what is thrown away when it stops, kernel
+    /// `Documentation/filesystems/overlayfs.rst`, "Volatile mount").
+    fn overlay(
+        &self,
+        lower: &[PathBuf],
+        rw: Option<(&Path, &Path)>,
+        volatile: bool,
+        target: &Path,
+    ) -> io::Result<()>;
+    /// Unmounts `target` (lazily: a process still inside keeps it until it leaves).
+    fn unmount(&self, target: &Path) -> io::Result<()>;
+    /// True if `path` is a mount point.
+    fn is_mountpoint(&self, path: &Path) -> bool;
+}
+
+/// This machine's mounts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealMounts;
+
+impl Mounts for RealMounts {
+    fn overlay(
+        &self,
+        lower: &[PathBuf],
+        rw: Option<(&Path, &Path)>,
+        volatile: bool,
+        target: &Path,
+    ) -> io::Result<()> {
+        // overlayfs lists the top layer first.
+        let lowers: Vec<String> = lower
+            .iter()
+            .rev()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut opts = format!("lowerdir={}", lowers.join(":"));
+        let mut flags = nix::mount::MsFlags::empty();
+        match rw {
+            Some((upper, work)) => {
+                opts.push_str(&format!(
+                    ",upperdir={},workdir={}",
+                    upper.display(),
+                    work.display()
+                ));
+                if volatile {
+                    opts.push_str(",volatile");
+                }
+            }
+            None => flags |= nix::mount::MsFlags::MS_RDONLY,
+        }
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            flags,
+            Some(opts.as_str()),
+        )
+        .map_err(io::Error::from)
+    }
+
+    fn unmount(&self, target: &Path) -> io::Result<()> {
+        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
+    }
+
+    fn is_mountpoint(&self, path: &Path) -> bool {
+        RealHost.is_mountpoint(path)
     }
 }

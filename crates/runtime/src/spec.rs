@@ -94,6 +94,9 @@ pub struct Overrides {
     pub hosts: Vec<String>,
     /// `/etc/resolv.conf`, when the network gives one.
     pub resolv_conf: Option<String>,
+    /// Removed as soon as it exits (`--rm`): its rootfs is mounted volatile,
+    /// with no sync of what it writes.
+    pub ephemeral: bool,
     /// Recorded as the spec's annotations and in the container's `labels.json`
     /// (`dev.hb.project`, `dev.hb.service`, `dev.hb.config-hash`, the service's labels).
     pub labels: Vec<(String, String)>,

@@ -26,12 +26,12 @@ fn setup() -> Option<Env> {
     let reg = Registries::from_env().expect("registries");
     let root = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open(root.path()).expect("store"));
-    let runtime = Runtime {
-        root: root.path().to_path_buf(),
-        run: root.path().join("run"),
-        crun: PathBuf::from("crun"),
-        shim: PathBuf::from(env!("CARGO_BIN_EXE_hb-shim")),
-    };
+    let runtime = Runtime::new(
+        root.path().to_path_buf(),
+        root.path().join("run"),
+        PathBuf::from("crun"),
+        PathBuf::from(env!("CARGO_BIN_EXE_hb-shim")),
+    );
     Some(Env {
         _root: root,
         store,

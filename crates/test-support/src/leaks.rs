@@ -8,12 +8,12 @@ use std::path::Path;
 /// hierarchy), and any network namespace or `hb-proxy` of the root. Empty when
 /// nothing is.
 pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
-    let rt = hb_runtime::container::Runtime {
-        root: root.to_path_buf(),
-        run: run.to_path_buf(),
-        crun: "crun".into(),
-        shim: "hb-shim".into(),
-    };
+    let rt = hb_runtime::container::Runtime::new(
+        root.to_path_buf(),
+        run.to_path_buf(),
+        "crun".into(),
+        "hb-shim".into(),
+    );
     let tag = rt.tag();
     let mut out = Vec::new();
     let dirs: Vec<String> = containers

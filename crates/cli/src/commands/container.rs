@@ -79,6 +79,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?,
         shm_size: size_flag("--shm-size", a.shm_size.as_deref())?,
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
+        ephemeral: a.rm,
         ..Overrides::default()
     };
     for opt in &a.security_opt {
