@@ -1210,3 +1210,57 @@ volumes:
     );
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn a_tty_service_runs_detached_on_a_terminal_the_shim_holds() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    std::fs::write(
+        st.dir.join("compose.yaml"),
+        format!(
+            r#"name: ttys
+x-b: &b
+  image: {reg}/busybox:latest
+  init: true
+services:
+  term:
+    <<: *b
+    tty: true
+    command: ["sh", "-c", "tty; printf 'a\tb\n'; exec sleep 1000"]
+  plain:
+    <<: *b
+    command: ["sh", "-c", "tty; exec sleep 1000"]
+"#,
+            reg = reg.anon
+        ),
+    )
+    .expect("compose");
+    st.ok(0, &["up", "-d"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logs = loop {
+        let logs = st.ok(0, &["logs", "--no-log-prefix", "term"]);
+        if logs.contains("a\tb") || Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The terminal's own \r\n line ends are not in the log.
+    assert!(
+        logs.contains("/dev/pts/0\n") && logs.contains("a\tb\n") && !logs.contains('\r'),
+        "{logs:?}"
+    );
+    let plain = st.ok(0, &["logs", "--no-log-prefix", "plain"]);
+    assert!(plain.contains("not a tty"), "{plain}");
+    // It stops like any other service, and leaves nothing behind.
+    st.ok(0, &["down", "-t", "1"]);
+    let left = leaks(
+        st.root.path(),
+        &st.run_dir(),
+        &["ttys-term-1", "ttys-plain-1"],
+    );
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

@@ -98,7 +98,14 @@ pub fn supervision(name: &str, s: &Service, image: &hb_image::LocalImage) -> Res
         log_max_size,
         log_max_files,
         console_socket: None,
+        tty_log: tty(s),
     })
+}
+
+/// `tty: true`: the service's process gets a terminal (its output, \r\n and
+/// all, goes to the log through the shim, which holds the terminal).
+pub fn tty(s: &Service) -> bool {
+    s.other.get("tty").and_then(|v| v.as_bool()) == Some(true)
 }
 
 /// The stop signal and grace period (Compose's default: SIGTERM, 10 s).
@@ -268,6 +275,7 @@ pub fn overrides(
             .or_else(|| limits.and_then(|l| l.get("pids")).and_then(|v| v.as_i64())),
         mounts,
         init: s.init.unwrap_or(false),
+        terminal: tty(s),
         privileged: s.privileged.unwrap_or(false),
         sysctls: s
             .other

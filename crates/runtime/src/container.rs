@@ -81,6 +81,9 @@ pub struct Supervision {
     /// For a container with a terminal: the Unix socket crun sends its master
     /// end to (the attached CLI listens there).
     pub console_socket: Option<PathBuf>,
+    /// For a detached container with a terminal (compose `tty: true`): the
+    /// shim takes the terminal itself and writes what it prints to the log.
+    pub tty_log: bool,
 }
 
 /// A healthcheck (compose `healthcheck`, or the image's `Healthcheck`).
@@ -407,6 +410,8 @@ impl Runtime {
         }
         if let Some(sock) = &supervision.console_socket {
             cmd.arg("--console-socket").arg(sock);
+        } else if supervision.tty_log {
+            cmd.args(["--tty-log", "yes"]);
         }
         let shim = cmd
             .arg("--crun")

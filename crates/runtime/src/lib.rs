@@ -16,6 +16,7 @@
 
 use std::path::PathBuf;
 
+pub mod console;
 pub mod container;
 pub mod copy;
 pub mod cri;

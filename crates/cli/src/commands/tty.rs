@@ -5,7 +5,6 @@
 //! changes on, until the command exits.
 
 use std::io::{Read, Write};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -13,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hb_runtime::container::{Container, Runtime};
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use rustix::termios::{OptionalActions, Termios};
 
 /// True when both standard input and output are terminals (where `hb exec`
@@ -49,24 +47,7 @@ impl Drop for Raw {
 
 /// The file descriptor crun sends over the console socket.
 fn receive_fd(stream: &UnixStream) -> Result<OwnedFd> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 64];
-    rustix::net::recvmsg(
-        stream,
-        &mut [std::io::IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::empty(),
-    )
-    .context("cannot receive the terminal from crun")?;
-    for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
-        }
-    }
-    bail!("crun sent no terminal over the console socket")
+    hb_runtime::console::receive_terminal(stream).context("cannot receive the terminal from crun")
 }
 
 /// Copies the terminal's window size to the container's terminal.

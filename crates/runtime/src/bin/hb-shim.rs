@@ -13,7 +13,12 @@
 //!
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
 //!        [--restart POLICY] [--health SPEC] [--log-max-size N] [--log-max-files N]
-//!        [--console-socket PATH]
+//!        [--console-socket PATH] [--tty-log yes]
+//!
+//! `--tty-log yes`, for a detached container with a terminal (compose `tty:
+//! true`): the shim listens on `console.sock` beside the status file, takes
+//! the terminal crun hands over, and copies what it prints to the log as
+//! stdout.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -30,6 +35,10 @@ use std::time::{Duration, Instant, SystemTime};
 #[allow(dead_code)]
 mod cri;
 use cri::timestamp;
+
+// Receiving a terminal from crun: shared with the library (the attached CLI).
+#[path = "../console.rs"]
+mod console;
 
 /// A log line longer than this is split into partial (`P`) lines.
 const MAX_LINE: usize = 16 * 1024;
@@ -116,6 +125,10 @@ fn pump(stream: impl Read, name: &'static str, log: Arc<Mutex<LogFile>>) {
         let full = buf.last() == Some(&b'\n');
         if full {
             buf.pop();
+            // A terminal ends its lines with \r\n.
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
         }
         let mut line = format!(
             "{} {name} {} ",
@@ -340,6 +353,39 @@ fn check_health(
     }
 }
 
+/// The console socket crun hands a `tty: true` container's terminal to:
+/// `console.sock` beside the status file (made afresh on every start).
+fn tty_socket(status: &Path) -> io::Result<(std::os::unix::net::UnixListener, PathBuf)> {
+    let path = status.with_file_name("console.sock");
+    let _ = fs::remove_file(&path);
+    let l = std::os::unix::net::UnixListener::bind(&path)?;
+    l.set_nonblocking(true)?;
+    Ok((l, path))
+}
+
+/// Waits for crun to connect and hand over the terminal; `None` if the
+/// container ended first (crun failed before it made one).
+fn accept_terminal(
+    listener: &std::os::unix::net::UnixListener,
+    done: &AtomicBool,
+) -> Option<std::os::fd::OwnedFd> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                return console::receive_terminal(&stream).ok();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if done.load(Ordering::SeqCst) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 fn fail(status: &Path, message: &str) -> ExitCode {
     let _ = write_atomic(
         status,
@@ -384,10 +430,25 @@ fn main() -> ExitCode {
         let started = timestamp(SystemTime::now());
         // With a terminal, crun sends its master end to the console socket (the
         // attached CLI); the container's output goes there, not to the log.
-        let console: Vec<String> = a
-            .get("console-socket")
-            .map(|s| vec![format!("--console-socket={s}")])
-            .unwrap_or_default();
+        let own_tty = a.get("tty-log").is_some_and(|v| v == "yes");
+        let tty_listener = if own_tty {
+            match tty_socket(&status) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    return fail(
+                        &status,
+                        &format!("cannot listen for the container's terminal: {e}"),
+                    )
+                }
+            }
+        } else {
+            None
+        };
+        let console: Vec<String> = match (&tty_listener, a.get("console-socket")) {
+            (Some((_, path)), _) => vec![format!("--console-socket={}", path.display())],
+            (None, Some(s)) => vec![format!("--console-socket={s}")],
+            (None, None) => Vec::new(),
+        };
         let mut child = match Command::new(&a["crun"])
             .args(["--root", &a["root"], "run"])
             .args(&console)
@@ -417,6 +478,14 @@ fn main() -> ExitCode {
             std::thread::spawn(move || pump(s, "stderr", log))
         });
         let done = Arc::new(AtomicBool::new(false));
+        let tty = tty_listener.map(|(listener, _)| {
+            let (log, done) = (log.clone(), done.clone());
+            std::thread::spawn(move || {
+                if let Some(master) = accept_terminal(&listener, &done) {
+                    pump(File::from(master), "stdout", log);
+                }
+            })
+        });
         let checker = health.clone().map(|h| {
             let (crun, root, id, file, done) = (
                 a["crun"].clone(),
@@ -435,7 +504,7 @@ fn main() -> ExitCode {
             Err(_) => 255,
         };
         done.store(true, Ordering::SeqCst);
-        for t in [out, err].into_iter().flatten() {
+        for t in [out, err, tty].into_iter().flatten() {
             let _ = t.join();
         }
         if let Some(t) = checker {
