@@ -23,14 +23,8 @@ impl Drop for Down<'_> {
     }
 }
 
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// `hb daemon`, killed (SIGKILL) when dropped.
+use hb_test_support::net::KillOnDrop as Daemon;
 
 /// Starts `hb daemon` and waits for its socket.
 fn start(r: &Path, bin: &Path, sock: &Path) -> Daemon {

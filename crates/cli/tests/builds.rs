@@ -4,12 +4,11 @@
 //! exactly where its rules say, a failing RUN reported with its line and
 //! output, and examples/build built and served.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use hb_test_support::net::{free_port, get_until, KillOnDrop};
 use hb_test_support::{privileged, Registries};
 
 struct Project {
@@ -111,13 +110,6 @@ impl Drop for Project {
             let _ = self.hb(&["down", "-t", "0"]);
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// `(cached, steps)` from the `built in … (N of M steps cached)` line.
@@ -413,22 +405,11 @@ fn a_failing_run_names_its_line_shows_its_output_and_keeps_the_old_image() {
 
 /// The body of `GET /` once it contains `want` (within 20 s).
 fn serves(port: u16, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-            let mut body = String::new();
-            let _ = s.read_to_string(&mut body);
-            if body.contains(want) {
-                return body;
-            }
-            last = body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("127.0.0.1:{port} never answered with {want:?}; last: {last:?}");
+    get_until(port, "/", want, Duration::from_secs(20))
+        .unwrap_or_else(|last| {
+            panic!("127.0.0.1:{port} never answered with {want:?}; last: {last:?}")
+        })
+        .0
 }
 
 #[test]
@@ -479,16 +460,6 @@ fn the_build_example_comes_up_with_build_and_rebuilds_an_edit() {
     );
     p.ok(&["down", "-t", "0"]);
     p.assert_clean();
-}
-
-/// A process of the test's that must not outlive a failed assertion.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

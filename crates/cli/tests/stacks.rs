@@ -3,13 +3,13 @@
 //! examples/webapp: web → api → db, a one-shot migration, a named volume, a
 //! healthcheck and a published port.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use hb_test_support::leaks::leaks;
+use hb_test_support::net::{free_port, get_until, KillOnDrop};
 use hb_test_support::{privileged, Registries};
 
 const CONTAINERS: [&str; 4] = [
@@ -112,48 +112,20 @@ impl Drop for Stack {
     }
 }
 
-/// A process of the test's (`hb watch`, `hb events`) that must not outlive a
-/// failed assertion.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The body of `GET /` on 127.0.0.1:port, once it answers with `want` (within 15 s).
 fn serves(st: &Stack, port: u16, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
-            let mut body = String::new();
-            let _ = s.read_to_string(&mut body);
-            if body.contains(want) {
-                return body;
-            }
-            last = body;
+    match get_until(port, "/", want, Duration::from_secs(15)) {
+        Ok((body, _)) => body,
+        Err(last) => {
+            let ps = st.hb(port, &["ps", "-a"]);
+            let web = st.root.path().join("containers/webapp-web-1");
+            panic!(
+                "127.0.0.1:{port} never answered with {want:?}; last answer: {last:?}\n{}\nweb log: {}",
+                String::from_utf8_lossy(&ps.stdout),
+                std::fs::read_to_string(web.join("ctr.log")).unwrap_or_default()
+            );
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    let ps = st.hb(port, &["ps", "-a"]);
-    let web = st.root.path().join("containers/webapp-web-1");
-    panic!(
-        "127.0.0.1:{port} never answered with {want:?}; last answer: {last:?}\n{}\nweb log: {}",
-        String::from_utf8_lossy(&ps.stdout),
-        std::fs::read_to_string(web.join("ctr.log")).unwrap_or_default()
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Where each line mentioning `container` and `what` is in `text`.
@@ -808,22 +780,10 @@ fn a_stack_comes_back_after_a_reboot_with_its_containers_changes() {
 
 /// How long until GET `path` on 127.0.0.1:port contains `want`; panics after 10 s.
 fn fetch_until(port: u16, path: &str, want: &str) -> Duration {
-    let t = Instant::now();
-    let mut last = String::new();
-    while t.elapsed() < Duration::from_secs(10) {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
-            let mut body = String::new();
-            let _ = s.read_to_string(&mut body);
-            if body.contains(want) {
-                return t.elapsed();
-            }
-            last = body;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    match get_until(port, path, want, Duration::from_secs(10)) {
+        Ok((_, took)) => took,
+        Err(last) => panic!("127.0.0.1:{port}{path} never answered with {want:?}; last: {last:?}"),
     }
-    panic!("127.0.0.1:{port}{path} never answered with {want:?}; last: {last:?}");
 }
 
 #[test]

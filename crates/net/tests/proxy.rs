@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use hb_net::ports::{start_proxy, stop_proxy};
 use hb_net::Publish;
+use hb_test_support::net::free_port;
 use hb_test_support::privileged;
 
 const ECHO: &str = r#"
@@ -46,13 +47,6 @@ impl Drop for Ns {
 fn ip(args: &[&str]) {
     let s = Command::new("ip").args(args).status().expect("ip runs");
     assert!(s.success(), "ip {args:?}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
 }
 
 #[test]

@@ -9,11 +9,14 @@
 //! - [`tree`]: snapshots of directory trees, to compare unpacked images.
 //! - [`fake_registry`]: a registry on 127.0.0.1 that misbehaves on purpose.
 //! - [`leaks::leaks`]: what a removed container or project left behind.
+//! - [`net`]: a free port, an HTTP GET polled until it says something, a
+//!   child killed with the test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 pub mod fake_registry;
 pub mod leaks;
+pub mod net;
 pub mod tree;
 
 /// True when a privileged test may run. Without its prerequisites it panics
