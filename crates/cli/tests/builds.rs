@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use hb_test_support::net::{free_port, get_until, KillOnDrop};
+use hb_test_support::net::{free_port, gather_lines, get_until, KillOnDrop};
 use hb_test_support::{privileged, Registries};
 
 struct Project {
@@ -59,19 +59,23 @@ impl Project {
         std::fs::write(p, text).expect("write");
     }
 
-    fn hb(&self, args: &[&str]) -> Output {
+    /// `hb ARGS` in the project, with the test's root, binaries and registry.
+    fn cmd(&self, args: &[&str]) -> Command {
         let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
-        Command::new(bin)
-            .args(args)
+        let mut c = Command::new(bin);
+        c.args(args)
             .current_dir(&self.dir)
             .env("HB_ROOT", self.root.path())
             .env("HB_RUN", self.root.path().join("run"))
             .env("HB_SHIM", bin.with_file_name("hb-shim"))
             .env("HB_PROXY", bin.with_file_name("hb-proxy"))
             .env("HB_REGISTRY", &self.registry)
-            .env("BUILD_PORT", self.port.to_string())
-            .output()
-            .expect("hb runs")
+            .env("BUILD_PORT", self.port.to_string());
+        c
+    }
+
+    fn hb(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("hb runs")
     }
 
     /// Runs hb, which must succeed; its stdout and stderr.
@@ -468,37 +472,17 @@ fn watch_rebuilds_on_an_edit_and_a_broken_build_keeps_the_service_serving() {
     if !privileged(&["registry", "crun", "ip"]) {
         return;
     }
-    use std::io::BufRead;
-    use std::sync::{Arc, Mutex};
     let reg = Registries::from_env().expect("registries");
     let p = Project::example(&reg, "build");
     p.ok(&["up", "--build", "-d"]);
     serves(p.port, "hello from a built image");
-    let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
     let mut watch = KillOnDrop(
-        Command::new(bin)
-            .args(["watch", "--no-up", "--quiet"])
-            .current_dir(&p.dir)
-            .env("HB_ROOT", p.root.path())
-            .env("HB_RUN", p.root.path().join("run"))
-            .env("HB_SHIM", bin.with_file_name("hb-shim"))
-            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
-            .env("HB_REGISTRY", &p.registry)
-            .env("BUILD_PORT", p.port.to_string())
+        p.cmd(&["watch", "--no-up", "--quiet"])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("hb watch"),
     );
-    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-    {
-        let lines = lines.clone();
-        let err = watch.0.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().expect("lines").push(l);
-            }
-        });
-    }
+    let lines = gather_lines(watch.0.stderr.take().expect("stderr"));
     let wait_for = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use hb_test_support::leaks::leaks;
-use hb_test_support::net::{free_port, get_until, KillOnDrop};
+use hb_test_support::net::{free_port, gather_lines, get_until, KillOnDrop};
 use hb_test_support::{privileged, Registries};
 
 const CONTAINERS: [&str; 4] = [
@@ -792,8 +792,6 @@ fn watch_syncs_restarts_batches_and_ignores() {
     if !privileged(&["registry", "crun", "ip"]) {
         return;
     }
-    use std::io::BufRead;
-    use std::sync::{Arc, Mutex};
     let reg = Registries::from_env().expect("registries");
     let st = Stack::example(&reg, "watch");
     let (web, greeter, config, page) = (free_port(), free_port(), free_port(), free_port());
@@ -813,16 +811,7 @@ fn watch_syncs_restarts_batches_and_ignores() {
             .spawn()
             .expect("hb watch"),
     );
-    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-    let reader = {
-        let lines = lines.clone();
-        let err = watch.0.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().expect("lines").push(l);
-            }
-        })
-    };
+    let lines = gather_lines(watch.0.stderr.take().expect("stderr"));
     let actions = |svc: &str| -> Vec<String> {
         lines
             .lock()
@@ -964,7 +953,6 @@ fn watch_syncs_restarts_batches_and_ignores() {
         .expect("kill")
         .success());
     assert!(watch.0.wait().expect("watch ends").success());
-    let _ = reader.join();
     st.ok(web, &["down"]);
     let left = leaks(
         st.root.path(),

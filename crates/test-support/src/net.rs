@@ -1,9 +1,10 @@
-//! Loopback helpers for tests that publish ports: a free port, an HTTP GET
-//! polled until its answer says something, and a child process that dies
-//! with the test.
+//! Helpers for tests that publish ports and watch processes: a free port, an
+//! HTTP GET polled until its answer says something, a child process that dies
+//! with the test, and the lines a child prints, gathered as they come.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A TCP port on 127.0.0.1 that nothing listens on now.
@@ -51,4 +52,16 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The lines `from` yields (a child's stderr), gathered by a thread as they come.
+pub fn gather_lines(from: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let into = lines.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            into.lock().expect("lines").push(l);
+        }
+    });
+    lines
 }
