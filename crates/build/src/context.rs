@@ -206,33 +206,47 @@ impl Source {
         Ok(hex::encode(h.finalize()))
     }
 
-    /// Copies `rel` to `dest` (a host path inside the step's root filesystem):
-    /// a directory's content into `dest`, a file as `dest`. Owners become
-    /// `owner` (root unless `--chown`), modes `chmod` when given.
+    /// Copies `rel` to `dest`, a path in the step's root filesystem `root`: a
+    /// directory's content into `dest`, a file as `dest`. Every target is
+    /// resolved inside `root` (an image's symlinks are followed as the
+    /// container would follow them, never out of it). Owners become `owner`
+    /// (root unless `--chown`), modes `chmod` when given.
     pub fn copy(
         &self,
         rel: &str,
-        dest: &Path,
+        root: &Path,
+        dest: &str,
         owner: (u32, u32),
         chmod: Option<u32>,
     ) -> Result<()> {
+        let inside = |path: &str, follow_last: bool| {
+            hb_runtime::copy::scoped_join(root, path, follow_last).map_err(|e| Error::Context {
+                path: root.join(path.trim_start_matches('/')),
+                message: e.to_string(),
+            })
+        };
         let host = self.host(rel)?;
         let meta = fs::metadata(&host).map_err(io_err(&host))?;
-        if meta.is_dir() {
-            make_dir(dest, &meta, owner, chmod)?;
-            let base = host.strip_prefix(&self.root).unwrap_or(&host).to_path_buf();
-            let base = base.to_string_lossy().into_owned();
-            let mut err = None;
-            self.walk(&base, usize::MAX, &mut |p, m| {
-                if err.is_some() {
-                    return;
-                }
-                let sub = Path::new(p).strip_prefix(&base).unwrap_or(Path::new(p));
-                err = copy_one(&self.root.join(p), m, &dest.join(sub), owner, chmod).err();
-            })?;
-            return err.map_or(Ok(()), Err);
+        if !meta.is_dir() {
+            return copy_one(&host, &meta, &inside(dest, false)?, owner, chmod);
         }
-        copy_one(&host, &meta, dest, owner, chmod)
+        make_dir(&inside(dest, true)?, &meta, owner, chmod)?;
+        let base = host.strip_prefix(&self.root).unwrap_or(&host).to_path_buf();
+        let base = base.to_string_lossy().into_owned();
+        let dest = dest.trim_end_matches('/');
+        let mut err = None;
+        self.walk(&base, usize::MAX, &mut |p, m| {
+            if err.is_some() {
+                return;
+            }
+            let sub = Path::new(p).strip_prefix(&base).unwrap_or(Path::new(p));
+            let to = format!("{dest}/{}", sub.display());
+            // A directory the image has as a symlink is followed; a file replaces what is there.
+            err = inside(&to, m.is_dir())
+                .and_then(|target| copy_one(&self.root.join(p), m, &target, owner, chmod))
+                .err();
+        })?;
+        err.map_or(Ok(()), Err)
     }
 }
 
@@ -387,11 +401,52 @@ mod tests {
     }
 
     #[test]
+    fn an_image_symlink_never_leads_a_copy_out_of_the_root() {
+        let ctx = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(ctx.path().join("link")).expect("mkdir");
+        fs::write(ctx.path().join("link/pwned.txt"), "x").expect("write");
+        fs::write(ctx.path().join("top.txt"), "x").expect("write");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let root = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(root.path().join("app")).expect("mkdir");
+        // The image holds /app/link -> <a host directory>, and /app/top.txt -> it too.
+        std::os::unix::fs::symlink(outside.path(), root.path().join("app/link")).expect("symlink");
+        std::os::unix::fs::symlink(
+            outside.path().join("top.txt"),
+            root.path().join("app/top.txt"),
+        )
+        .expect("symlink");
+        let s = Source::context(ctx.path()).expect("context");
+        s.copy("", root.path(), "/app", (0, 0), None)
+            .expect("copies");
+        assert_eq!(
+            fs::read_dir(outside.path()).expect("outside").count(),
+            0,
+            "nothing written outside"
+        );
+        let inside = root
+            .path()
+            .join(outside.path().strip_prefix("/").expect("absolute"))
+            .join("pwned.txt");
+        assert!(
+            inside.is_file(),
+            "the link is followed inside the root, as the container sees it"
+        );
+        assert!(
+            !fs::symlink_metadata(root.path().join("app/top.txt"))
+                .expect("meta")
+                .file_type()
+                .is_symlink(),
+            "a file replaces a symlink rather than writing through it"
+        );
+    }
+
+    #[test]
     fn a_directory_copies_its_content_without_ignored_files() {
         let d = tree();
         let out = tempfile::tempdir().expect("tempdir");
         let s = Source::context(d.path()).expect("context");
-        s.copy("", &out.path().join("app"), (0, 0), Some(0o700))
+        s.copy("", out.path(), "/app", (0, 0), Some(0o700))
             .expect("copies");
         assert!(out.path().join("app/app.py").is_file());
         assert!(out.path().join("app/lib/a.py").is_file());

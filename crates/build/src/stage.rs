@@ -823,18 +823,26 @@ impl<'a> Builder<'a> {
                                         (u.uid, u.gid)
                                     }
                                 };
-                                let target = hb_runtime::copy::scoped_join(root, &dest, true)
-                                    .map_err(|e| err(l.line, e.to_string()))?;
+                                // Every path is resolved inside the step's root, symlinks
+                                // the image holds followed as the container would (never
+                                // out of it: an absolute link starts again at the root).
+                                let inside = |path: &str, follow_last: bool| {
+                                    hb_runtime::copy::scoped_join(root, path, follow_last)
+                                        .map_err(|e| err(l.line, e.to_string()))
+                                };
+                                let target = inside(&dest, true)?;
                                 let into_dir = dest.ends_with('/') || target.is_dir();
+                                let dir = dest.trim_end_matches('/');
                                 for (name, content) in inline {
                                     let path = if into_dir {
-                                        target.join(name)
+                                        inside(&format!("{dir}/{name}"), false)?
                                     } else {
-                                        target.clone()
+                                        inside(&dest, false)?
                                     };
                                     if let Some(p) = path.parent() {
                                         fs::create_dir_all(p).map_err(io_err(p))?;
                                     }
+                                    let _ = fs::remove_file(&path); // a symlink there is replaced, not followed
                                     fs::write(&path, content).map_err(io_err(&path))?;
                                     let mode = chmod.unwrap_or(0o644);
                                     fs::set_permissions(&path, fs::Permissions::from_mode(mode))
@@ -849,17 +857,20 @@ impl<'a> Builder<'a> {
                                 for rel in resolved.iter().flatten() {
                                     let host = source.host(rel)?;
                                     if host.is_dir() {
-                                        source.copy(rel, &target, owner, chmod)?;
+                                        source.copy(rel, root, dir, owner, chmod)?;
                                     } else if *add && is_archive(&host) {
                                         unpack_archive(&host, &target)?;
                                     } else {
-                                        let name = Path::new(rel).file_name().unwrap_or_default();
+                                        let name = Path::new(rel)
+                                            .file_name()
+                                            .unwrap_or_default()
+                                            .to_string_lossy();
                                         let to = if into_dir {
-                                            target.join(name)
+                                            format!("{dir}/{name}")
                                         } else {
-                                            target.clone()
+                                            dest.clone()
                                         };
-                                        source.copy(rel, &to, owner, chmod)?;
+                                        source.copy(rel, root, &to, owner, chmod)?;
                                     }
                                 }
                                 Ok(())
