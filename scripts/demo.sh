@@ -58,6 +58,30 @@ step "hb container run --rm localhost/busybox:latest sh -c '...'"
   sh -c 'echo "hello from a container: $(hostname), uid $(id -u), kernel $(uname -r)"'
 
 # The stack, from the image just made (HB_REGISTRY names where the example's image lives).
+# An image built from a Dockerfile, FROM the image just imported: hb's own builder.
+mkdir -p "$tmp/built"
+cd "$tmp/built"
+printf '<h1>built by hb</h1>\n' >index.html
+cat >Dockerfile <<'EOF_DOCKERFILE'
+FROM localhost/busybox:latest
+WORKDIR /srv
+COPY index.html ./
+RUN echo "<p>RUN at build time: $(uname -s)</p>" >> index.html
+CMD ["httpd", "-f", "-p", "80", "-h", "/srv"]
+EOF_DOCKERFILE
+printf 'name: demo-build\nservices:\n  web:\n    build: .\n    init: true\n    ports: ["${DEMO_BUILD_PORT:-8081}:80"]\n' >compose.yaml
+"$hb" down >/dev/null 2>&1 || true
+step "hb build   (a Dockerfile in a project with build: .)"
+"$hb" build --progress plain
+step "hb up -d; curl"
+"$hb" up -d
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:${DEMO_BUILD_PORT:-8081}/" && break; sleep 0.1; done
+printf '<h1>built by hb, edited</h1>\n' >index.html
+step "hb up --build -d   (after editing index.html: the cache keeps WORKDIR, the COPY and RUN rerun)"
+time "$hb" up --build -d
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:${DEMO_BUILD_PORT:-8081}/" && break; sleep 0.1; done
+"$hb" down >/dev/null
+
 export HB_REGISTRY=localhost WEBAPP_PORT=${WEBAPP_PORT:-8080}
 cd "$OLDPWD_WEBAPP"
 "$hb" down -v >/dev/null 2>&1 || true
