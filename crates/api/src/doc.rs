@@ -89,7 +89,12 @@ pub(crate) fn methods() -> Vec<MethodDoc> {
         m(
             "project.build",
             "build the images of services with build: (all, or `services`); cancellable with $/cancel",
-            project(&[services, ("no_cache", BOOL, false), ("pull", BOOL, false)]),
+            project(&[
+                services,
+                ("no_cache", BOOL, false),
+                ("pull", BOOL, false),
+                ("args", r#"{"type": "object", "additionalProperties": {"type": "string"}, "description": "build args over the file's"}"#, false),
+            ]),
             schema::<Vec<types::Built>>,
         ),
         m(
@@ -106,6 +111,9 @@ pub(crate) fn methods() -> Vec<MethodDoc> {
                 ("service", r#"{"type": "string"}"#, true),
                 ("command", STRINGS, true),
                 ("index", r#"{"type": "integer"}"#, false),
+                ("env", r#"{"type": "array", "items": {"type": "string"}, "description": "KEY=VALUE sets, KEY unsets"}"#, false),
+                ("user", r#"{"type": "string"}"#, false),
+                ("workdir", r#"{"type": "string"}"#, false),
             ]),
             schema::<types::Exec>,
         ),

@@ -177,11 +177,22 @@ pub(crate) fn call(
         }
         "project.build" => {
             let project = project(params)?;
+            let args = match params.get("args") {
+                None | Some(Value::Null) => Default::default(),
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| match v.as_str() {
+                        Some(v) => Ok((k.clone(), v.to_string())),
+                        None => Err(Failure::params("args: a map of strings")),
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(Failure::params("args: a map of strings")),
+            };
             let opts = hb_engine::BuildOptions {
                 no_cache: bool_param(params, "no_cache")?,
                 pull: bool_param(params, "pull")?,
+                args,
                 cancel,
-                ..hb_engine::BuildOptions::default()
             };
             let name = project.name.as_str();
             let built = engine
@@ -253,6 +264,14 @@ pub(crate) fn call(
             if command.is_empty() {
                 return Err(Failure::params("command: the command and its arguments"));
             }
+            // `KEY=VALUE` sets, a bare `KEY` unsets (as `docker exec -e`).
+            let env: Vec<(String, Option<String>)> = strings(params, "env")?
+                .into_iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (kv, None),
+                })
+                .collect();
             let index = params
                 .get("index")
                 .and_then(Value::as_u64)
@@ -275,7 +294,13 @@ pub(crate) fn call(
                 })?;
             let (code, out, err) = engine
                 .rt
-                .exec(&c, &command, &[], None, None)
+                .exec(
+                    &c,
+                    &command,
+                    &env,
+                    opt_str(params, "user")?.as_deref(),
+                    opt_str(params, "workdir")?.as_deref(),
+                )
                 .map_err(|e| Failure::app("engine", e))?;
             to_json(&types::Exec {
                 exit_code: code,
@@ -288,6 +313,15 @@ pub(crate) fn call(
             message: format!("no method {other}; docs/api.md lists those that exist"),
             kind: "method_not_found",
         }),
+    }
+}
+
+/// An optional string param.
+fn opt_str(params: &Value, key: &str) -> Result<Option<String>, Failure> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Failure::params(format!("{key}: a string"))),
     }
 }
 

@@ -159,6 +159,22 @@ fn a_python_client_drives_the_daemon() {
         via(&["exec", "box", "sh", "-c", "echo via the daemon"]),
         "via the daemon\n"
     );
+    assert_eq!(
+        via(&[
+            "exec",
+            "-e",
+            "WHO=you",
+            "-u",
+            "1000",
+            "-w",
+            "/tmp",
+            "box",
+            "sh",
+            "-c",
+            "echo $WHO $(id -u) $(pwd)",
+        ]),
+        "you 1000 /tmp\n"
+    );
     let o = Command::new(bin)
         .args(["exec", "box", "sh", "-c", "exit 7"])
         .current_dir(&project)

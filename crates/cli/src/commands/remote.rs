@@ -143,13 +143,25 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             .map_err(|e| anyhow!(e))?;
         }
         Command::Exec(a) => {
-            if a.detach || !a.env.is_empty() || a.user.is_some() || a.workdir.is_some() {
-                bail!("through a daemon, exec runs a command as it is (no -d, -e, -u or -w yet); run it without --host");
+            if a.detach {
+                bail!("through a daemon, exec waits for the command (no -d yet); run it without --host");
             }
             let mut params = project(pa)?;
             params["service"] = json!(a.service);
             params["command"] = json!(a.command);
             params["index"] = json!(a.index);
+            // `-e KEY` takes this shell's value, as locally (the daemon's environment is not yours).
+            let env: Vec<String> = a
+                .env
+                .iter()
+                .map(|kv| match (kv.contains('='), std::env::var(kv)) {
+                    (false, Ok(v)) => format!("{kv}={v}"),
+                    _ => kv.clone(),
+                })
+                .collect();
+            params["env"] = json!(env);
+            params["user"] = json!(a.user);
+            params["workdir"] = json!(a.workdir);
             let r = call("container.exec", params)?;
             use std::io::Write;
             std::io::stdout().write_all(r["stdout"].as_str().unwrap_or("").as_bytes())?;
@@ -158,10 +170,17 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
         Command::Build(a) => {
-            if !a.build_args.is_empty() {
-                bail!("through a daemon, build takes no --build-arg yet; run it without --host");
-            }
             let mut params = project(pa)?;
+            // `KEY=VALUE`, or `KEY` for this shell's value (left out when unset), as locally.
+            let args: serde_json::Map<String, Value> = a
+                .build_args
+                .iter()
+                .filter_map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => Some((k.to_string(), json!(v))),
+                    None => std::env::var(kv).ok().map(|v| (kv.clone(), json!(v))),
+                })
+                .collect();
+            params["args"] = Value::Object(args);
             params["services"] = json!(a.services);
             params["no_cache"] = json!(a.no_cache);
             params["pull"] = json!(a.pull);
