@@ -98,6 +98,38 @@ pub(crate) fn methods() -> Vec<MethodDoc> {
             schema::<Vec<types::Built>>,
         ),
         m(
+            "project.kill",
+            "send a signal (default KILL) to the running containers; no restart follows",
+            project(&[services, ("signal", r#"{"type": "string"}"#, false)]),
+            schema::<types::Affected>,
+        ),
+        m("project.pause", "freeze the running containers", project(&[services]), schema::<types::Affected>),
+        m("project.unpause", "thaw the paused containers", project(&[services]), schema::<types::Affected>),
+        m(
+            "project.rm",
+            "remove the stopped containers (with `stop`, stop them first)",
+            project(&[services, ("stop", BOOL, false)]),
+            schema::<types::Affected>,
+        ),
+        m("project.top", "the processes of the running containers", project(&[services]), schema::<Vec<types::Top>>),
+        m(
+            "project.stats",
+            "one sample of the running containers' resource use (take two for CPU %)",
+            project(&[services]),
+            schema::<Vec<types::Sample>>,
+        ),
+        m(
+            "project.port",
+            "where the host serves a published container port",
+            project(&[
+                ("service", r#"{"type": "string"}"#, true),
+                ("port", r#"{"type": "integer"}"#, true),
+                ("protocol", r#"{"type": "string", "enum": ["tcp", "udp"]}"#, false),
+                ("index", r#"{"type": "integer"}"#, false),
+            ]),
+            schema::<types::Port>,
+        ),
+        m(
             "project.watch.start",
             "keep the project's services in step with its source tree (develop.watch); actions arrive as `watch` events",
             project(&[services]),

@@ -214,6 +214,97 @@ pub(crate) fn call(
                     .collect::<Vec<_>>(),
             )
         }
+        "project.kill" => {
+            let project = project(params)?;
+            let signal = opt_str(params, "signal")?.unwrap_or_else(|| "KILL".into());
+            let containers = engine
+                .kill_services(&project, &strings(params, "services")?, &signal)
+                .map_err(Failure::engine)?;
+            to_json(&types::Affected { containers })
+        }
+        "project.pause" | "project.unpause" => {
+            let project = project(params)?;
+            let containers = engine
+                .pause_services(
+                    &project,
+                    &strings(params, "services")?,
+                    method == "project.pause",
+                )
+                .map_err(Failure::engine)?;
+            to_json(&types::Affected { containers })
+        }
+        "project.rm" => {
+            let project = project(params)?;
+            let services = strings(params, "services")?;
+            if bool_param(params, "stop")? {
+                engine
+                    .stop_services(&project, &services, None, &|| false, &|_| {})
+                    .map_err(Failure::engine)?;
+            }
+            let containers = engine
+                .rm_services(&project, &services)
+                .map_err(Failure::engine)?;
+            to_json(&types::Affected { containers })
+        }
+        "project.top" | "project.stats" => {
+            let project = project(params)?;
+            let running: Vec<(String, hb_runtime::container::Container)> = engine
+                .of_services(&project, &strings(params, "services")?)
+                .map_err(Failure::engine)?
+                .into_iter()
+                .filter(|(_, c)| engine.rt.running(c))
+                .collect();
+            if method == "project.top" {
+                let mut out = Vec::new();
+                for (container, c) in running {
+                    let processes = engine.rt.top(&c).map_err(|e| Failure::app("engine", e))?;
+                    out.push(types::Top {
+                        container,
+                        processes,
+                    });
+                }
+                to_json(&out)
+            } else {
+                let out: Vec<types::Sample> = running
+                    .into_iter()
+                    .filter_map(|(container, c)| {
+                        engine
+                            .rt
+                            .stats(&c)
+                            .ok()
+                            .map(|stats| types::Sample { container, stats })
+                    })
+                    .collect();
+                to_json(&out)
+            }
+        }
+        "project.port" => {
+            let project = project(params)?;
+            let service = opt_str(params, "service")?
+                .ok_or_else(|| Failure::params("service: the service"))?;
+            let port = params
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| Failure::params("port: the container port"))?;
+            let protocol = opt_str(params, "protocol")?.unwrap_or_else(|| "tcp".into());
+            let index = params.get("index").and_then(Value::as_u64).unwrap_or(1);
+            let c = engine
+                .container_of(&project, &service, u32::try_from(index).unwrap_or(u32::MAX))
+                .map_err(|e| Failure::app("not_found", e))?;
+            let found = hb_engine::read_ports(&c.dir)
+                .into_iter()
+                .find(|p| p.target == port && p.protocol == protocol)
+                .ok_or_else(|| {
+                    Failure::app(
+                        "not_found",
+                        format!("{service}: port {port}/{protocol} is not published"),
+                    )
+                })?;
+            to_json(&types::Port {
+                host: found.host.to_string(),
+            })
+        }
         "project.watch.start" => crate::streams::watch_start(d, params),
         "project.watch.stop" => crate::streams::watch_stop(d, params),
         "project.down" => {
@@ -272,26 +363,10 @@ pub(crate) fn call(
                     None => (kv, None),
                 })
                 .collect();
-            let index = params
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(1)
-                .to_string();
+            let index = params.get("index").and_then(Value::as_u64).unwrap_or(1);
             let c = engine
-                .containers(project.name.as_str())
-                .into_iter()
-                .find(|(_, l)| {
-                    l.get(hb_engine::LABEL_SERVICE)
-                        .is_some_and(|s| s == service)
-                        && l.get(hb_engine::LABEL_NUMBER) == Some(&index)
-                })
-                .map(|(c, _)| c)
-                .ok_or_else(|| {
-                    Failure::app(
-                        "not_found",
-                        format!("service {service} has no container {index}"),
-                    )
-                })?;
+                .container_of(&project, service, u32::try_from(index).unwrap_or(u32::MAX))
+                .map_err(|e| Failure::app("not_found", e))?;
             let (code, out, err) = engine
                 .rt
                 .exec(

@@ -148,3 +148,36 @@ pub struct Event {
     /// `name`, `image`, `exitCode`; `what`, `took_ms`; …
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
+
+/// `project.kill`, `project.pause`, `project.unpause`, `project.rm`: the
+/// containers acted on, as `service-n`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Affected {
+    /// Their `service-n` labels.
+    pub containers: Vec<String>,
+}
+
+/// A `project.top` entry.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Top {
+    /// The container, as `service-n`.
+    pub container: String,
+    /// Its processes.
+    pub processes: Vec<hb_runtime::observe::Process>,
+}
+
+/// A `project.stats` entry: one sample (CPU % needs two: the client takes them).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Sample {
+    /// The container, as `service-n`.
+    pub container: String,
+    /// Its resource use now.
+    pub stats: hb_runtime::observe::Stats,
+}
+
+/// `project.port`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Port {
+    /// Where the host serves the container port (`127.0.0.1:8080`).
+    pub host: String,
+}

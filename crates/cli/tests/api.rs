@@ -188,6 +188,15 @@ fn a_python_client_drives_the_daemon() {
     via(&["start"]);
     assert!(via(&["images"]).contains("busybox"));
     assert!(via(&["config"]).contains("apitest"));
+    assert!(via(&["top"]).contains("sleep 1000"));
+    assert!(via(&["stats", "--no-stream", "--format", "json"]).contains("\"name\": \"box-1\""));
+    via(&["pause"]);
+    assert!(via(&["ps", "--format", "json"]).contains("paused"));
+    via(&["unpause"]);
+    via(&["kill"]);
+    assert!(via(&["ps", "-a", "--format", "json"]).contains("\"state\": \"exited\""));
+    via(&["rm"]);
+    assert_eq!(via(&["ps", "-a", "--format", "json"]).trim(), "[]");
     via(&["down"]);
     assert_eq!(via(&["ps", "-a", "--format", "json"]).trim(), "[]");
 

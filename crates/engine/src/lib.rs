@@ -19,6 +19,7 @@
 pub mod build;
 pub mod events;
 mod exec;
+mod ops;
 pub mod service;
 pub mod state;
 pub mod watch;

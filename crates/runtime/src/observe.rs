@@ -5,13 +5,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::container::{Container, Runtime};
 use crate::{Error, Result};
 
 /// One process of a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Process {
     /// Its pid on the host.
     pub pid: u32,
@@ -26,7 +26,7 @@ pub struct Process {
 }
 
 /// A container's resource use now.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stats {
     /// CPU time used so far, in microseconds.
     pub cpu_usec: u64,

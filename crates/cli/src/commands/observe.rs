@@ -6,20 +6,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hb_runtime::container::{Container, Runtime};
-use hb_runtime::observe::Stats;
+use hb_runtime::observe::{Process, Stats};
 
 use crate::cli::{ListFormat, StatsArgs};
 use crate::commands::print;
 
 /// `docker top`'s table for each container: UID, PID, PPID, TIME, CMD.
 pub fn top(rt: &Runtime, containers: &[(String, Container)]) -> Result<ExitCode> {
+    let mut all = Vec::new();
+    for (label, c) in containers {
+        all.push((label.clone(), rt.top(c)?));
+    }
+    print(&render_top(&all))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tables of [`top`], from processes however they were found (here, or by a daemon).
+pub fn render_top(containers: &[(String, Vec<Process>)]) -> String {
     let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .unwrap_or(100) as u64;
     let mut out = String::new();
-    for (label, c) in containers {
-        let procs = rt.top(c)?;
+    for (label, procs) in containers {
         out.push_str(&format!("{label}\n"));
         let rows: Vec<[String; 5]> = procs
             .iter()
@@ -40,8 +49,7 @@ pub fn top(rt: &Runtime, containers: &[(String, Container)]) -> Result<ExitCode>
         ));
         out.push('\n');
     }
-    print(&out)?;
-    Ok(ExitCode::SUCCESS)
+    out
 }
 
 fn human(b: u64) -> String {
@@ -66,20 +74,32 @@ pub fn stats(
     list: &dyn Fn() -> Vec<(String, Container)>,
     a: &StatsArgs,
 ) -> Result<ExitCode> {
+    stats_of(
+        &|| {
+            Ok(list()
+                .into_iter()
+                .filter(|(_, c)| rt.running(c))
+                .filter_map(|(l, c)| rt.stats(&c).ok().map(|s| (l, s)))
+                .collect())
+        },
+        a,
+    )
+}
+
+/// [`stats`] from samples however they are taken (here, or by a daemon).
+pub fn stats_of(
+    sample: &dyn Fn() -> Result<Vec<(String, Stats)>>,
+    a: &StatsArgs,
+) -> Result<ExitCode> {
     loop {
-        let cs: Vec<(String, Container)> =
-            list().into_iter().filter(|(_, c)| rt.running(c)).collect();
-        let first: BTreeMap<String, Stats> = cs
-            .iter()
-            .filter_map(|(l, c)| rt.stats(c).ok().map(|s| (l.clone(), s)))
-            .collect();
+        let first: BTreeMap<String, Stats> = sample()?.into_iter().collect();
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_millis(if a.no_stream { 200 } else { 1000 }));
         let dt = t0.elapsed().as_micros().max(1) as f64;
         let mut rows = Vec::new();
         let mut json = Vec::new();
-        for (l, c) in &cs {
-            let (Some(s0), Ok(s1)) = (first.get(l), rt.stats(c)) else {
+        for (l, s1) in sample()? {
+            let Some(s0) = first.get(&l) else {
                 continue;
             };
             let cpu = (s1.cpu_usec.saturating_sub(s0.cpu_usec)) as f64 / dt * 100.0;

@@ -262,9 +262,82 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             };
             print(&text)?;
         }
+        Command::Kill { services, signal } => {
+            let mut params = project(pa)?;
+            params["services"] = json!(services);
+            params["signal"] = json!(signal);
+            for c in call("project.kill", params)?["containers"].as_array().into_iter().flatten() {
+                note(&format!(" ✔ {:<24} killed ({signal})", c.as_str().unwrap_or("")));
+            }
+        }
+        Command::Pause { services } | Command::Unpause { services } => {
+            let (method, did) = match command {
+                Command::Pause { .. } => ("project.pause", "paused"),
+                _ => ("project.unpause", "unpaused"),
+            };
+            let mut params = project(pa)?;
+            params["services"] = json!(services);
+            for c in call(method, params)?["containers"].as_array().into_iter().flatten() {
+                note(&format!(" ✔ {:<24} {did}", c.as_str().unwrap_or("")));
+            }
+        }
+        Command::Rm { services, stop, .. } => {
+            let mut params = project(pa)?;
+            params["services"] = json!(services);
+            params["stop"] = json!(stop);
+            for c in call("project.rm", params)?["containers"].as_array().into_iter().flatten() {
+                note(&format!(" ✔ {:<24} removed", c.as_str().unwrap_or("")));
+            }
+        }
+        Command::Top { services } => {
+            let mut params = project(pa)?;
+            params["services"] = json!(services);
+            let all: Vec<(String, Vec<hb_runtime::observe::Process>)> = call("project.top", params)?
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    let procs = serde_json::from_value(t["processes"].clone()).unwrap_or_default();
+                    (t["container"].as_str().unwrap_or("").to_string(), procs)
+                })
+                .collect();
+            print(&crate::commands::observe::render_top(&all))?;
+        }
+        Command::Stats(a) => {
+            let mut params = project(pa)?;
+            params["services"] = json!(a.names);
+            return crate::commands::observe::stats_of(
+                &|| {
+                    Ok(call("project.stats", params.clone())?
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| {
+                            let stats = serde_json::from_value(s["stats"].clone()).ok()?;
+                            Some((s["container"].as_str()?.to_string(), stats))
+                        })
+                        .collect())
+                },
+                a,
+            );
+        }
+        Command::Port {
+            service,
+            port,
+            protocol,
+            index,
+        } => {
+            let mut params = project(pa)?;
+            params["service"] = json!(service);
+            params["port"] = json!(port);
+            params["protocol"] = json!(protocol);
+            params["index"] = json!(index);
+            let r = call("project.port", params)?;
+            print(&format!("{}\n", r["host"].as_str().unwrap_or("")))?;
+        }
         // Verbs that only read the files, not the engine, run here as they would without --host.
         Command::Config(_) | Command::Graph(_) | Command::Init(_) => unreachable!("run locally"),
-        _ => bail!("this verb does not go through a daemon yet (up -d, down, ps, ls, start, stop, restart, logs, exec, build, pull, events and images do); run it without --host"),
+        _ => bail!("this verb does not go through a daemon yet (run, cp, watch, exec -it and the container and image subcommands other than ls/pull do not); run it without --host"),
     }
     Ok(ExitCode::SUCCESS)
 }

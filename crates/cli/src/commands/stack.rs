@@ -599,23 +599,7 @@ fn container_of(
     service: &str,
     index: u32,
 ) -> Result<Container> {
-    if !project.services.contains_key(service) {
-        bail!(
-            "no service {service} in project {}; `hb config --services` lists them",
-            project.name.as_str()
-        );
-    }
-    engine
-        .containers(project.name.as_str())
-        .into_iter()
-        .find(|(_, l)| {
-            l.get(LABEL_SERVICE).is_some_and(|s| s == service)
-                && l.get(LABEL_NUMBER).is_some_and(|n| n == &index.to_string())
-        })
-        .map(|(c, _)| c)
-        .with_context(|| {
-            format!("service {service} has no container {index}; is the project up (`hb ps -a`)?")
-        })
+    Ok(engine.container_of(project, service, index)?)
 }
 
 pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
@@ -699,33 +683,14 @@ fn of_services(
     project: &Project,
     services: &[String],
 ) -> Result<Vec<(String, Container)>> {
-    for s in services {
-        if !project.services.contains_key(s) {
-            bail!(
-                "no service {s} in project {}; `hb config --services` lists them",
-                project.name.as_str()
-            );
-        }
-    }
-    Ok(engine
-        .containers(project.name.as_str())
-        .into_iter()
-        .filter(|(_, l)| {
-            services.is_empty() || l.get(LABEL_SERVICE).is_some_and(|s| services.contains(s))
-        })
-        .map(|(c, l)| (Tail::label(&l, &c), c))
-        .collect())
+    Ok(engine.of_services(project, services)?)
 }
 
 pub fn kill(pa: &ProjectArgs, services: &[String], signal: &str) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    for (label, c) in of_services(&engine, &project, services)? {
-        if engine.rt.running(&c) {
-            engine.rt.request_stop(&c);
-            engine.rt.kill(&c, signal)?;
-            note(&format!(" ✔ {label:<24} killed ({signal})"));
-        }
+    for label in engine.kill_services(&project, services, signal)? {
+        note(&format!(" ✔ {label:<24} killed ({signal})"));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -736,11 +701,7 @@ pub fn rm(pa: &ProjectArgs, services: &[String], stop_first: bool) -> Result<Exi
     if stop_first {
         stop_all(&engine, &project, services, None, &|| false)?;
     }
-    for (label, c) in of_services(&engine, &project, services)? {
-        if engine.rt.running(&c) {
-            continue; // `rm` removes stopped containers only, as Compose's does
-        }
-        engine.remove_container(&c, "KILL", Duration::ZERO)?;
+    for label in engine.rm_services(&project, services)? {
         note(&format!(" ✔ {label:<24} removed"));
     }
     Ok(ExitCode::SUCCESS)
@@ -749,15 +710,7 @@ pub fn rm(pa: &ProjectArgs, services: &[String], stop_first: bool) -> Result<Exi
 pub fn pause(pa: &ProjectArgs, services: &[String], freeze: bool) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    for (label, c) in of_services(&engine, &project, services)? {
-        if !engine.rt.running(&c) || engine.rt.paused(&c) == freeze {
-            continue;
-        }
-        if freeze {
-            engine.rt.pause(&c)?;
-        } else {
-            engine.rt.unpause(&c)?;
-        }
+    for label in engine.pause_services(&project, services, freeze)? {
         note(&format!(
             " ✔ {label:<24} {}",
             if freeze { "paused" } else { "unpaused" }
