@@ -210,6 +210,17 @@ struct Plan {
     target: usize,
 }
 
+/// One build as it runs: what was asked, the parsed file, the context, where
+/// progress goes, and the step counts for the summary.
+struct Job<'j> {
+    req: &'j Request,
+    plan: &'j Plan,
+    context: &'j Source,
+    on: &'j (dyn Fn(Event) + Sync),
+    steps: AtomicUsize,
+    cached: AtomicUsize,
+}
+
 impl<'a> Builder<'a> {
     /// A builder over `store` and `rt`, taking base images from `bases`.
     pub fn new(
@@ -235,12 +246,7 @@ impl<'a> Builder<'a> {
         // The target and the stages it needs, through FROM and COPY --from.
         let mut needed = BTreeSet::new();
         let mut todo = vec![plan.target];
-        let deps: Vec<BTreeSet<usize>> = plan
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, s)| stage_deps(&plan, i, s))
-            .collect();
+        let deps: Vec<BTreeSet<usize>> = plan.stages.iter().map(|s| stage_deps(&plan, s)).collect();
         while let Some(i) = todo.pop() {
             if needed.insert(i) {
                 todo.extend(deps[i].iter().copied());
@@ -276,8 +282,14 @@ impl<'a> Builder<'a> {
                 s.spawn(move || self.base_image(name, req.pull).ok());
             }
         });
-        let steps = AtomicUsize::new(0);
-        let cached = AtomicUsize::new(0);
+        let job = Job {
+            req,
+            plan: &plan,
+            context: &context,
+            on,
+            steps: AtomicUsize::new(0),
+            cached: AtomicUsize::new(0),
+        };
         let mut done: HashMap<usize, State> = HashMap::new();
         // Waves: every stage whose dependencies are built, in parallel.
         while !needed.iter().all(|i| done.contains_key(i)) {
@@ -290,14 +302,8 @@ impl<'a> Builder<'a> {
                 let handles: Vec<_> = ready
                     .iter()
                     .map(|&i| {
-                        let (plan, done, context) = (&plan, &done, &context);
-                        let (steps, cached) = (&steps, &cached);
-                        s.spawn(move || {
-                            (
-                                i,
-                                self.stage(req, plan, i, done, context, on, steps, cached),
-                            )
-                        })
+                        let (job, done) = (&job, &done);
+                        s.spawn(move || (i, self.stage(job, i, done)))
                     })
                     .collect();
                 handles
@@ -348,8 +354,8 @@ impl<'a> Builder<'a> {
         };
         Ok(Built {
             image,
-            steps: steps.into_inner(),
-            cached: cached.into_inner(),
+            steps: job.steps.into_inner(),
+            cached: job.cached.into_inner(),
         })
     }
 
@@ -457,18 +463,8 @@ impl<'a> Builder<'a> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn stage(
-        &self,
-        req: &Request,
-        plan: &Plan,
-        index: usize,
-        done: &HashMap<usize, State>,
-        context: &Source,
-        on: &(dyn Fn(Event) + Sync),
-        steps: &AtomicUsize,
-        cached: &AtomicUsize,
-    ) -> Result<State> {
+    fn stage(&self, job: &Job<'_>, index: usize, done: &HashMap<usize, State>) -> Result<State> {
+        let (req, plan, context, on) = (job.req, job.plan, job.context, job.on);
         let stage = &plan.stages[index];
         let total = stage.steps.len() + 1;
         let step = |n: usize, text: String, was_cached: bool| {
@@ -679,7 +675,7 @@ impl<'a> Builder<'a> {
                     let w = st.absolute(&expand(w, &vars));
                     st.config.config.working_dir = Some(w.clone());
                     let key = chain(&st.key, &["WORKDIR", &w]);
-                    let hit = self.cached_step(req, &key, steps, cached)?;
+                    let hit = self.cached_step(job, &key)?;
                     step(n, format!("WORKDIR {w}"), hit.is_some());
                     let result = match hit {
                         Some(h) => h,
@@ -711,12 +707,12 @@ impl<'a> Builder<'a> {
                         ],
                     );
                     let text = format!("RUN {}", display(command));
-                    let hit = self.cached_step(req, &key, steps, cached)?;
+                    let hit = self.cached_step(job, &key)?;
                     step(n, text, hit.is_some());
                     let result = match hit {
                         Some(h) => h,
                         None => {
-                            let h = self.run(req, plan, stage, &st, l.line, argv, flags, on)?;
+                            let h = self.run(job, stage, &st, l.line, argv, flags)?;
                             self.cache.put(&key, &h)?;
                             h
                         }
@@ -807,7 +803,7 @@ impl<'a> Builder<'a> {
                             &format!("{chmod:?}"),
                         ],
                     );
-                    let hit = self.cached_step(req, &key, steps, cached)?;
+                    let hit = self.cached_step(job, &key)?;
                     step(n, text.clone(), hit.is_some());
                     let result = match hit {
                         Some(h) => h,
@@ -888,15 +884,9 @@ impl<'a> Builder<'a> {
 
     /// The cached result of a step, unless the build skips the cache or the
     /// layer was pruned since.
-    fn cached_step(
-        &self,
-        req: &Request,
-        key: &str,
-        steps: &AtomicUsize,
-        cached: &AtomicUsize,
-    ) -> Result<Option<Hit>> {
-        steps.fetch_add(1, Ordering::Relaxed);
-        if req.no_cache {
+    fn cached_step(&self, job: &Job<'_>, key: &str) -> Result<Option<Hit>> {
+        job.steps.fetch_add(1, Ordering::Relaxed);
+        if job.req.no_cache {
             return Ok(None);
         }
         let hit = self.cache.get(key)?.filter(|h| match &h.layer {
@@ -906,7 +896,7 @@ impl<'a> Builder<'a> {
                 .is_ok_and(|d| self.store.has_layer(&d) && self.store.has_blob(&d)),
         });
         if hit.is_some() {
-            cached.fetch_add(1, Ordering::Relaxed);
+            job.cached.fetch_add(1, Ordering::Relaxed);
         }
         Ok(hit)
     }
@@ -1013,18 +1003,16 @@ impl<'a> Builder<'a> {
     }
 
     /// Runs a RUN step in a container on the stage's filesystem.
-    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
-        req: &Request,
-        plan: &Plan,
+        job: &Job<'_>,
         stage: &Stage,
         st: &State,
         line: usize,
         argv: Vec<String>,
         flags: &[(String, String)],
-        on: &(dyn Fn(Event) + Sync),
     ) -> Result<Hit> {
+        let (req, plan, on) = (job.req, job.plan, job.on);
         let err = |message: String| Error::Instruction {
             file: plan.file.clone(),
             line,
@@ -1221,7 +1209,8 @@ fn find_stage(plan: &Plan, name: &str) -> Option<usize> {
         .or_else(|| name.parse().ok().filter(|i| *i < plan.stages.len()))
 }
 
-fn stage_deps(plan: &Plan, _index: usize, s: &Stage) -> BTreeSet<usize> {
+/// The stages `s` needs built first: its FROM stage and its `COPY --from` stages.
+fn stage_deps(plan: &Plan, s: &Stage) -> BTreeSet<usize> {
     let mut deps = BTreeSet::new();
     if let Base::Stage(i) = s.base {
         deps.insert(i);
