@@ -462,7 +462,14 @@ fn the_build_example_comes_up_with_build_and_rebuilds_an_edit() {
         "stop took {:?}",
         t.elapsed()
     );
-    p.ok(&["down", "-t", "0"]);
+    // `--rmi local` takes the image hb built (and named) with the project.
+    assert!(p.ok(&["images"]).contains("build-web"));
+    p.ok(&["down", "-t", "0", "--rmi", "local"]);
+    let images = p.ok(&["images"]);
+    assert!(
+        !images.contains("build-web") && images.contains("busybox"),
+        "{images}"
+    );
     p.assert_clean();
 }
 
