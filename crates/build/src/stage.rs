@@ -229,14 +229,47 @@ impl<'a> Builder<'a> {
         bases: &'a dyn Bases,
         mounts: &'a dyn Mounts,
     ) -> Result<Self> {
-        Ok(Builder {
+        let b = Builder {
             store,
             rt,
             bases,
             mounts,
             cache: Cache::open(store.root())?,
             counter: AtomicU64::new(0),
-        })
+        };
+        b.reap_orphans();
+        Ok(b)
+    }
+
+    /// Removes what builds killed half-way left: their step containers
+    /// (`hb-build-<pid>-<n>`) and scratch mounts (`tmp/build-…-<pid>-<n>`),
+    /// those of processes that are gone. Best effort: a build that is still
+    /// running keeps everything.
+    fn reap_orphans(&self) {
+        let gone = |pid: Option<&str>| {
+            pid.and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+        };
+        for c in self.rt.list() {
+            if let Some(rest) = c.id.strip_prefix("hb-build-") {
+                if gone(rest.split('-').next()) {
+                    let _ = self.rt.remove(&c);
+                }
+            }
+        }
+        let tmp = self.store.root().join("tmp");
+        for e in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("build-") && gone(name.rsplit('-').nth(1)) {
+                for m in ["root", "rootfs"] {
+                    let p = e.path().join(m);
+                    if self.mounts.is_mountpoint(&p) {
+                        let _ = self.mounts.unmount(&p);
+                    }
+                }
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// Builds `req`, reporting through `on`.
@@ -1238,6 +1271,67 @@ fn declared(plan: &Plan, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Mounts that are never there: the reaping below touches no real mount.
+    #[derive(Debug)]
+    struct NoMounts;
+
+    impl Mounts for NoMounts {
+        fn overlay(
+            &self,
+            _: &[PathBuf],
+            _: Option<(&Path, &Path)>,
+            _: bool,
+            _: &Path,
+        ) -> std::io::Result<()> {
+            Err(std::io::Error::other("no mounts in this test"))
+        }
+        fn unmount(&self, _: &Path) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn is_mountpoint(&self, _: &Path) -> bool {
+            false
+        }
+    }
+
+    struct NoBases;
+
+    impl Bases for NoBases {
+        fn fetch(&self, image: &ImageRef, _: bool) -> hb_image::Result<ImageRecord> {
+            Err(hb_image::Error::ImageNotFound {
+                name: image.to_string(),
+            })
+        }
+    }
+
+    #[test]
+    fn what_a_killed_build_left_is_reaped_and_a_running_one_keeps_its_own() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(d.path()).expect("store");
+        let mut rt = Runtime::new(
+            d.path().to_path_buf(),
+            d.path().join("run"),
+            "crun".into(),
+            "hb-shim".into(),
+        );
+        rt.mounts = std::sync::Arc::new(NoMounts);
+        // A pid that cannot be running (above the kernel's pid_max) and ours.
+        let dead = 99_999_999u32;
+        let alive = std::process::id();
+        for pid in [dead, alive] {
+            let c = d.path().join(format!("containers/hb-build-{pid}-0"));
+            fs::create_dir_all(&c).expect("mkdir");
+            fs::write(c.join("config.json"), "{}").expect("write");
+            fs::create_dir_all(d.path().join(format!("tmp/build-step-0-{pid}-3/upper")))
+                .expect("mkdir");
+        }
+        Builder::new(&store, &rt, &NoBases, &NoMounts).expect("builder");
+        let exists = |p: String| d.path().join(p).exists();
+        assert!(!exists(format!("containers/hb-build-{dead}-0")));
+        assert!(!exists(format!("tmp/build-step-0-{dead}-3")));
+        assert!(exists(format!("containers/hb-build-{alive}-0")));
+        assert!(exists(format!("tmp/build-step-0-{alive}-3")));
+    }
 
     #[test]
     fn healthcheck_durations_read_as_go_writes_them() {
