@@ -162,7 +162,13 @@ pub(crate) fn methods() -> Vec<MethodDoc> {
         m(
             "service.logs",
             "stream log lines as `logs` notifications {subscription, container, service, stream, time, line}, ending with {subscription, end: true}",
-            project(&[services, ("follow", BOOL, false)]),
+            project(&[
+                services,
+                ("follow", BOOL, false),
+                ("tail", r#"{"type": "integer", "description": "only the last N lines of each container there at the start"}"#, false),
+                ("since", r#"{"type": "string", "description": "RFC 3339 UTC, as the log's times: only lines at or after it"}"#, false),
+                ("until", r#"{"type": "string", "description": "RFC 3339 UTC: only lines before it"}"#, false),
+            ]),
             schema::<types::Subscription>,
         ),
         m("image.list", "stored images", vec![], schema::<Vec<hb_image::ImageRecord>>),

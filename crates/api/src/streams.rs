@@ -55,6 +55,14 @@ pub(crate) fn logs(
         .get("follow")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // RFC 3339 UTC times, compared as text with the CRI log's own (same form).
+    let bound = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_string);
+    let (since, until) = (bound("since"), bound("until"));
+    // The last `tail` lines of each container there at the start (then all that comes).
+    let tail = params
+        .get("tail")
+        .and_then(Value::as_u64)
+        .map_or(usize::MAX, |t| usize::try_from(t).unwrap_or(usize::MAX));
     let n = next();
     let (engine, out) = (d.engine.clone(), out.clone());
     let name = project.name.as_str().to_string();
@@ -62,6 +70,7 @@ pub(crate) fn logs(
         std::thread::spawn(move || {
             let mut shown: std::collections::BTreeMap<String, usize> = Default::default();
             let send = |v: Value| send(&out, &v);
+            let mut first = true;
             loop {
                 let cs: Vec<_> = engine
                     .containers(&name)
@@ -75,8 +84,16 @@ pub(crate) fn logs(
                 let mut lines = Vec::new();
                 for (c, l) in &cs {
                     let all = engine.rt.logs(c).unwrap_or_default();
-                    let from = shown.entry(c.id.clone()).or_insert(0);
-                    for line in all.iter().skip(*from) {
+                    let skip = if first {
+                        all.len().saturating_sub(tail)
+                    } else {
+                        0
+                    };
+                    let from = shown.entry(c.id.clone()).or_insert(skip);
+                    for line in all.iter().skip(*from).filter(|l| {
+                        since.as_ref().is_none_or(|s| &l.time >= s)
+                            && until.as_ref().is_none_or(|u| &l.time < u)
+                    }) {
                         lines.push((
                             line.time.clone(),
                             c.id.clone(),
@@ -86,6 +103,7 @@ pub(crate) fn logs(
                     }
                     *from = all.len();
                 }
+                first = false;
                 lines.sort_by(|a, b| a.0.cmp(&b.0));
                 for (_, container, service, l) in lines {
                     let line = note(

@@ -154,7 +154,10 @@ fn a_python_client_drives_the_daemon() {
     assert!(via(&["ps", "--format", "json"]).contains("\"state\": \"running\""));
     assert!(via(&["ls"]).contains("apitest"));
     // The other engine verbs the daemon serves; config runs here, as it reads only files.
-    assert!(via(&["logs"]).contains("apitest-box-1 | hello from box"));
+    assert!(via(&["logs"]).contains("box-1 | hello from box"));
+    assert!(via(&["logs", "--since", "1h"]).contains("hello from box"));
+    assert_eq!(via(&["logs", "--until", "2000-01-01"]), "");
+    assert_eq!(via(&["logs", "--tail", "0"]), "");
     assert_eq!(
         via(&["exec", "box", "sh", "-c", "echo via the daemon"]),
         "via the daemon\n"

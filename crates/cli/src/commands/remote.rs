@@ -118,12 +118,19 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             }
         }
         Command::Logs(a) => {
-            if a.since.is_some() || a.until.is_some() {
-                bail!("through a daemon, logs takes no --since/--until yet; run it without --host");
-            }
             let mut params = project(pa)?;
             params["services"] = json!(a.services);
             params["follow"] = json!(a.follow);
+            if a.tail != usize::MAX {
+                params["tail"] = json!(a.tail);
+            }
+            // Relative times (`10m`) are this side's clock, made absolute here.
+            if let Some(s) = &a.since {
+                params["since"] = json!(crate::commands::container::since_cutoff(s)?);
+            }
+            if let Some(u) = &a.until {
+                params["until"] = json!(crate::commands::container::since_cutoff(u)?);
+            }
             let mut out = std::io::stdout().lock();
             let mut failed = None;
             hb_api::stream(&sock, "service.logs", params, &mut |p| {
@@ -133,7 +140,9 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
                     line.push(' ');
                 }
                 if !a.no_log_prefix {
-                    line.push_str(&format!("{} | ", p["container"].as_str().unwrap_or("")));
+                    // `service-n`, as the local `logs` prefixes lines.
+                    let n = p["container"].as_str().and_then(|c| c.rsplit('-').next()).unwrap_or("");
+                    line.push_str(&format!("{}-{n} | ", p["service"].as_str().unwrap_or("")));
                 }
                 line.push_str(p["line"].as_str().unwrap_or(""));
                 use std::io::Write;
