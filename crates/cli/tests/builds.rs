@@ -540,3 +540,60 @@ fn watch_rebuilds_on_an_edit_and_a_broken_build_keeps_the_service_serving() {
     p.ok(&["down", "-t", "0"]);
     p.assert_clean();
 }
+
+/// `(start, end)` of a RUN step, from the host's uptime it wrote (seconds).
+fn span(text: &str) -> (f64, f64) {
+    let nums: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // /proc/uptime holds two numbers; the first is the uptime.
+    (nums[0], nums[2])
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
+fn independent_stages_and_services_build_at_the_same_time() {
+    if !privileged(&["registry", "crun"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    // Each RUN notes the host's uptime, sleeps, notes it again.
+    let timed = "RUN cat /proc/uptime > /s && sleep 1 && cat /proc/uptime > /e";
+    let two_stages = format!(
+        "FROM {r}/busybox:latest AS x\n{timed}\nFROM {r}/busybox:latest AS y\n{timed}\nFROM {r}/busybox:latest\nCOPY --from=x /s /xs\nCOPY --from=x /e /xe\nCOPY --from=y /s /ys\nCOPY --from=y /e /ye\n",
+        r = reg.anon
+    );
+    let one = format!("FROM {}/busybox:latest\n{timed}\n", reg.anon);
+    let compose = format!(
+        "services:\n  stages:\n    build:\n      context: .\n      dockerfile: Stages.Dockerfile\n  a:\n    build:\n      context: .\n      dockerfile_inline: |\n{}\n  b:\n    build:\n      context: .\n      dockerfile_inline: |\n{}\n",
+        one.lines().map(|l| format!("        {l}")).collect::<Vec<_>>().join("\n"),
+        one.lines().map(|l| format!("        {l}")).collect::<Vec<_>>().join("\n"),
+    );
+    let p = Project::new(
+        &reg,
+        "par",
+        &[
+            ("compose.yaml", &compose),
+            ("Stages.Dockerfile", &two_stages),
+        ],
+    );
+    p.ok(&["build"]);
+    let read =
+        |svc: &str, files: &str| p.ok(&["run", "--rm", svc, "sh", "-c", &format!("cat {files}")]);
+    let overlap = |x: (f64, f64), y: (f64, f64)| x.0 < y.1 && y.0 < x.1;
+    let (x, y) = (
+        span(&read("stages", "/xs /xe")),
+        span(&read("stages", "/ys /ye")),
+    );
+    assert!(
+        overlap(x, y),
+        "stages x {x:?} and y {y:?} ran one after the other"
+    );
+    let (a, b) = (span(&read("a", "/s /e")), span(&read("b", "/s /e")));
+    assert!(
+        overlap(a, b),
+        "services a {a:?} and b {b:?} built one after the other"
+    );
+    p.assert_clean();
+}
