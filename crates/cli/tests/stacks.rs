@@ -1203,3 +1203,60 @@ services:
     );
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+#[test]
+#[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
+fn pull_policy_always_never_and_build() {
+    if !privileged(&["registry", "crun", "ip"]) {
+        return;
+    }
+    let reg = Registries::from_env().expect("registries");
+    let st = Stack::new(&reg);
+    let write = |services: &str| {
+        std::fs::write(
+            st.dir.join("compose.yaml"),
+            format!("name: pp\nservices:\n{services}"),
+        )
+        .expect("compose")
+    };
+    std::fs::write(
+        st.dir.join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nCMD [\"sleep\", \"1000\"]\n",
+            reg.anon
+        ),
+    )
+    .expect("Dockerfile");
+    // never: a missing image is an error that says so, and nothing is pulled.
+    write(&format!(
+        "  local:\n    image: {}/busybox:v2s2\n    pull_policy: never\n",
+        reg.anon
+    ));
+    let o = st.hb(0, &["up", "-d"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("pull_policy: never"),
+        "{err}"
+    );
+    assert!(!st.ok(0, &["images"]).contains("v2s2"));
+    // always: pulled again on every up; build: built on every up (from the cache).
+    write(&format!(
+        "  fresh:\n    image: {}/busybox:latest\n    pull_policy: always\n    init: true\n    command: [\"sleep\", \"1000\"]\n  built:\n    build: .\n    pull_policy: build\n    init: true\n",
+        reg.anon
+    ));
+    st.ok(0, &["up", "-d"]);
+    let again = st.ok(0, &["up", "-d"]);
+    assert!(
+        again.contains("pulling") && again.contains("busybox:latest"),
+        "{again}"
+    );
+    assert!(
+        again.contains("built in") && again.contains("steps cached"),
+        "{again}"
+    );
+    assert!(
+        !again.contains("recreated"),
+        "the same image: nothing recreated\n{again}"
+    );
+    st.ok(0, &["down", "-t", "0"]);
+}

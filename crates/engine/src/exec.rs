@@ -495,10 +495,27 @@ impl Engine {
         let mut to_build = BTreeSet::new();
         for svc in selected {
             let s = &project.services[svc];
+            // compose-spec `pull_policy`: `always`, `never`, `missing` (the default;
+            // `if_not_present` too), `build`; `daily`, `weekly` and `every_<d>`
+            // are read as `missing`, since hb keeps no pull times.
+            let policy = s
+                .other
+                .get("pull_policy")
+                .and_then(|v| v.as_str())
+                .unwrap_or("missing");
             if s.build.is_some() {
                 let image = crate::build::image_name(project, svc, s);
                 let stored = self.store.find(&image).is_ok();
-                if build.always || (!stored && !build.never) {
+                let always = build.always || policy == "build";
+                if always && build.never {
+                    return Err(Error::Service {
+                        service: svc.clone(),
+                        message:
+                            "pull_policy: build asks for a build, and --no-build says not to build"
+                                .into(),
+                    });
+                }
+                if always || (!stored && !build.never) {
                     to_build.insert(svc.clone());
                 } else if !stored {
                     return Err(Error::Service {
@@ -515,12 +532,29 @@ impl Engine {
                     message: "it has neither `image:` nor `build:`; give it one".into(),
                 });
             };
-            if self.store.find(&image).is_err() {
-                let r: ImageRef = image.parse().map_err(|e| Error::Image {
-                    image: image.clone(),
-                    source: hb_image::Error::Reference(e),
-                })?;
-                missing.insert(image.clone(), r);
+            let stored = self.store.find(&image).is_ok();
+            match policy {
+                "never" if !stored => {
+                    return Err(Error::Service {
+                        service: svc.clone(),
+                        message: format!("its image {image} is not stored, and pull_policy: never says not to pull it; `hb pull {image}` or import it"),
+                    })
+                }
+                "never" => {}
+                "build" => {
+                    return Err(Error::Service {
+                        service: svc.clone(),
+                        message: "pull_policy: build, but it has no `build:` to build from".into(),
+                    })
+                }
+                _ if stored && policy != "always" => {}
+                _ => {
+                    let r: ImageRef = image.parse().map_err(|e| Error::Image {
+                        image: image.clone(),
+                        source: hb_image::Error::Reference(e),
+                    })?;
+                    missing.insert(image.clone(), r);
+                }
             }
             names.insert(svc.clone(), image);
         }
