@@ -113,6 +113,29 @@ fn request(
             on(Event::Warning(format!("service {svc}: build.{k} is ignored: hb's build cache is local, and it builds for this machine")));
         }
     }
+    // Everything else the spec knows but hb does not act on is said, not silently dropped.
+    const HANDLED: [&str; 11] = [
+        "network",
+        "labels",
+        "tags",
+        "no_cache",
+        "pull",
+        "cache_from",
+        "cache_to",
+        "platforms",
+        "ssh",
+        "secrets",
+        "additional_contexts",
+    ];
+    for k in b
+        .other
+        .keys()
+        .filter(|k| !HANDLED.contains(&k.as_str()) && !k.starts_with("x-"))
+    {
+        on(Event::Warning(format!(
+            "service {svc}: build.{k} is not supported by hb builds and is ignored"
+        )));
+    }
     let mut args = BTreeMap::new();
     for (k, v) in &b.args {
         // An arg without a value takes the environment's, or is left out (compose-spec build.md, "args").

@@ -558,47 +558,28 @@ impl Engine {
             }
             names.insert(svc.clone(), image);
         }
-        if !to_build.is_empty() && !dry_run {
-            let opts = BuildOptions {
-                cancel: build.cancel.clone(),
-                ..BuildOptions::default()
+        // Builds and pulls at the same time: neither waits for the other.
+        let (built, pulled) = std::thread::scope(|scope| {
+            let builds = (!to_build.is_empty() && !dry_run).then(|| {
+                let opts = BuildOptions {
+                    cancel: build.cancel.clone(),
+                    ..BuildOptions::default()
+                };
+                let to_build = &to_build;
+                scope.spawn(move || self.build_set(project, to_build, &opts, on))
+            });
+            let pulled = if missing.is_empty() || dry_run {
+                Ok(())
+            } else {
+                self.pull_missing(&missing, on)
             };
-            self.build_set(project, &to_build, &opts, on)?;
-        }
-        if !missing.is_empty() && !dry_run {
-            let Some(puller) = &self.puller else {
-                let first = missing.keys().next().cloned().unwrap_or_default();
-                return Err(Error::Image {
-                    image: first.clone(),
-                    source: hb_image::Error::NotFound {
-                        image: first,
-                        what: "not stored, and this hb may not pull".into(),
-                    },
-                });
-            };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::State(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(async {
-                let pulls = missing.iter().map(|(name, r)| {
-                    on(Event::Pulling(name.clone()));
-                    async move {
-                        puller
-                            .pull(r, &Platform::host(), Arc::new(Quiet))
-                            .await
-                            .map_err(|e| Error::Image {
-                                image: name.clone(),
-                                source: e,
-                            })
-                    }
-                });
-                for r in futures_util::future::join_all(pulls).await {
-                    r?;
-                }
-                Ok::<_, Error>(())
-            })?;
-        }
+            let built = builds.map_or(Ok(()), |h| {
+                h.join().expect("a build thread panicked").map(|_| ())
+            });
+            (built, pulled)
+        });
+        built?;
+        pulled?;
         let mut out = BTreeMap::new();
         for (svc, image) in names {
             let Ok(rec) = self.store.find(&image) else {
@@ -611,6 +592,46 @@ impl Engine {
             out.insert(svc, img);
         }
         Ok(out)
+    }
+
+    /// Pulls the images not stored, all at once.
+    fn pull_missing(
+        &self,
+        missing: &BTreeMap<String, ImageRef>,
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<()> {
+        let Some(puller) = &self.puller else {
+            let first = missing.keys().next().cloned().unwrap_or_default();
+            return Err(Error::Image {
+                image: first.clone(),
+                source: hb_image::Error::NotFound {
+                    image: first,
+                    what: "not stored, and this hb may not pull".into(),
+                },
+            });
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::State(format!("cannot start the async runtime: {e}")))?;
+        rt.block_on(async {
+            let pulls = missing.iter().map(|(name, r)| {
+                on(Event::Pulling(name.clone()));
+                async move {
+                    puller
+                        .pull(r, &Platform::host(), Arc::new(Quiet))
+                        .await
+                        .map_err(|e| Error::Image {
+                            image: name.clone(),
+                            source: e,
+                        })
+                }
+            });
+            for r in futures_util::future::join_all(pulls).await {
+                r?;
+            }
+            Ok::<_, Error>(())
+        })
     }
 
     fn observe(&self, project: &str) -> Vec<Observed> {
