@@ -330,5 +330,65 @@ fn streams_cancel_and_watch_through_the_daemon() {
     // Nothing of the cancelled pull is left half-done in the store.
     let tmp: Vec<_> = std::fs::read_dir(r.join("tmp")).expect("tmp").collect();
     assert!(tmp.is_empty(), "{tmp:?}");
+
+    // `hb --host … watch`: up, the daemon watches, this CLI prints its actions;
+    // Ctrl-C stops the daemon's watch and leaves the project up.
+    let host = format!("unix://{}", sock.display());
+    let mut watch = hb_test_support::net::KillOnDrop(
+        Command::new(bin)
+            .arg("watch")
+            .current_dir(&project)
+            .env("HB_HOST", &host)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hb watch"),
+    );
+    let lines = hb_test_support::net::gather_lines(watch.0.stderr.take().expect("stderr"));
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|l| l.contains(what))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} in {:?}",
+                lines.lock().expect("lines")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("watching apitest through the daemon");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(project.join("src/page.txt"), "through the CLI\n").expect("write");
+    wait_for("box: synced 1 file");
+    let pid = watch.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    assert!(watch.0.wait().expect("watch ends").success());
+    let stopped = hb_api::request(
+        &sock,
+        "project.watch.stop",
+        serde_json::json!({"project_dir": project}),
+    );
+    assert!(
+        stopped.as_ref().is_err_and(|e| e.contains("not_found")),
+        "Ctrl-C stopped the daemon's watch: {stopped:?}"
+    );
+    let ps = Command::new(bin)
+        .args(["ps", "--format", "json"])
+        .current_dir(&project)
+        .env("HB_HOST", &host)
+        .output()
+        .expect("ps");
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).contains("\"state\": \"running\""),
+        "the stack stays up"
+    );
     drop(daemon);
 }

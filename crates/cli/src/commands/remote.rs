@@ -344,9 +344,57 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             let r = call("project.port", params)?;
             print(&format!("{}\n", r["host"].as_str().unwrap_or("")))?;
         }
+        Command::Watch {
+            services,
+            no_up,
+            quiet: _,
+        } => {
+            // The daemon watches; this prints what it does until Ctrl-C, which
+            // stops the watch (the stack stays up, as without --host).
+            let params = project(pa)?;
+            if !no_up {
+                let mut up = params.clone();
+                up["services"] = json!(services);
+                call("project.up", up)?;
+            }
+            let mut start = params.clone();
+            start["services"] = json!(services);
+            let r = call("project.watch.start", start)?;
+            note(&format!(
+                " 👁 watching {} through the daemon ({} rules); Ctrl-C stops watching",
+                r["watching"].as_str().unwrap_or(""),
+                r["rules"]
+            ));
+            {
+                let (sock, params) = (sock.clone(), params.clone());
+                use tokio::signal::unix::SignalKind;
+                crate::signals::on(
+                    &[SignalKind::interrupt(), SignalKind::terminate()],
+                    move || {
+                        let _ = hb_api::request(&sock, "project.watch.stop", params.clone());
+                        std::process::exit(0);
+                    },
+                );
+            }
+            hb_api::stream(&sock, "events.subscribe", params, &mut |p| {
+                let e = &p["event"];
+                if e["type"] == "watch" {
+                    let took = e["attributes"]["took_ms"].as_u64().unwrap_or(0);
+                    let what = e["attributes"]["what"].as_str().unwrap_or("");
+                    let svc = e["service"].as_str().unwrap_or("");
+                    if e["action"] == "failed" {
+                        note(&format!(" ✘ {svc}: {what} ({took} ms)"));
+                    } else {
+                        note(&format!(" ⟳ {svc}: {what} in {took} ms"));
+                    }
+                }
+                true
+            })
+            .map_err(|e| anyhow!(e))?;
+        }
         // Verbs that only read the files, not the engine, run here as they would without --host.
         Command::Config(_) | Command::Graph(_) | Command::Init(_) => unreachable!("run locally"),
-        _ => bail!("this verb does not go through a daemon yet (run, cp, watch, exec -it and the container and image subcommands other than ls/pull do not); run it without --host"),
+        _ => bail!("this verb does not go through a daemon yet (run, cp, exec -it, foreground up and the container and image subcommands other than ls/pull do not); run it without --host"),
     }
     Ok(ExitCode::SUCCESS)
 }
