@@ -390,5 +390,49 @@ fn streams_cancel_and_watch_through_the_daemon() {
         String::from_utf8_lossy(&ps.stdout).contains("\"state\": \"running\""),
         "the stack stays up"
     );
+    // `hb --host … up` in the foreground: follows the logs until Ctrl-C, which stops the stack.
+    let mut up = hb_test_support::net::KillOnDrop(
+        Command::new(bin)
+            .arg("up")
+            .current_dir(&project)
+            .env("HB_HOST", &host)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hb up"),
+    );
+    let said = hb_test_support::net::gather_lines(up.0.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !said
+        .lock()
+        .expect("lines")
+        .iter()
+        .any(|l| l.contains("box"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            said.lock().expect("lines")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = up.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    assert!(up.0.wait().expect("up ends").success());
+    let ps = Command::new(bin)
+        .args(["ps", "-a", "--format", "json"])
+        .current_dir(&project)
+        .env("HB_HOST", &host)
+        .output()
+        .expect("ps");
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).contains("\"state\": \"exited\""),
+        "Ctrl-C stopped the stack: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
     drop(daemon);
 }

@@ -45,13 +45,15 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
     };
     match command {
         Command::Up(a) => {
-            if !a.detach || a.dry_run || a.watch {
-                bail!("through a daemon, `up` runs detached: use `hb --host … up -d` (no --dry-run or --watch)");
+            if a.dry_run || a.watch {
+                bail!("through a daemon, `up` takes no --dry-run or --watch; use `hb --host … watch` to watch");
             }
             let mut params = project(pa)?;
             params["services"] = json!(a.services);
             params["force_recreate"] = json!(a.force_recreate);
-            let r = call("project.up", params)?;
+            params["build"] = json!(a.build);
+            params["no_build"] = json!(a.no_build);
+            let r = call("project.up", params.clone())?;
             note(r["plan"].as_str().unwrap_or("").trim_end());
             for p in r["ports"].as_array().into_iter().flatten() {
                 let scheme = if p["protocol"] == "tcp" { "http://" } else { "" };
@@ -62,6 +64,30 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
                     p["target"],
                     p["protocol"].as_str().unwrap_or("")
                 ));
+            }
+            if !a.detach {
+                // In the foreground, as without --host: the services' logs until
+                // they all stop, or until Ctrl-C, which stops the stack.
+                {
+                    let (sock, params) = (sock.clone(), params.clone());
+                    use tokio::signal::unix::SignalKind;
+                    crate::signals::on(
+                        &[SignalKind::interrupt(), SignalKind::terminate()],
+                        move || {
+                            note(" … stopping (Ctrl-C)");
+                            let _ = hb_api::request(&sock, "project.stop", params.clone());
+                            std::process::exit(0);
+                        },
+                    );
+                }
+                let mut logs = params;
+                logs["follow"] = json!(true);
+                let mut out = std::io::stdout().lock();
+                hb_api::stream(&sock, "service.logs", logs, &mut |p| {
+                    use std::io::Write;
+                    writeln!(out, "{}", log_line(p, a.timestamps, false)).is_ok()
+                })
+                .map_err(|e| anyhow!(e))?;
             }
         }
         Command::Down(a) => {
@@ -134,19 +160,8 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             let mut out = std::io::stdout().lock();
             let mut failed = None;
             hb_api::stream(&sock, "service.logs", params, &mut |p| {
-                let mut line = String::new();
-                if a.timestamps {
-                    line.push_str(p["time"].as_str().unwrap_or(""));
-                    line.push(' ');
-                }
-                if !a.no_log_prefix {
-                    // `service-n`, as the local `logs` prefixes lines.
-                    let n = p["container"].as_str().and_then(|c| c.rsplit('-').next()).unwrap_or("");
-                    line.push_str(&format!("{}-{n} | ", p["service"].as_str().unwrap_or("")));
-                }
-                line.push_str(p["line"].as_str().unwrap_or(""));
                 use std::io::Write;
-                failed = writeln!(out, "{line}").err();
+                failed = writeln!(out, "{}", log_line(p, a.timestamps, a.no_log_prefix)).err();
                 failed.is_none()
             })
             .map_err(|e| anyhow!(e))?;
@@ -397,4 +412,23 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
         _ => bail!("this verb does not go through a daemon yet (run, cp, exec -it, foreground up and the container and image subcommands other than ls/pull do not); run it without --host"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `logs` notification as the local `logs` prints it: `service-n | line`,
+/// with its time first when asked.
+fn log_line(p: &Value, timestamps: bool, no_prefix: bool) -> String {
+    let mut line = String::new();
+    if timestamps {
+        line.push_str(p["time"].as_str().unwrap_or(""));
+        line.push(' ');
+    }
+    if !no_prefix {
+        let n = p["container"]
+            .as_str()
+            .and_then(|c| c.rsplit('-').next())
+            .unwrap_or("");
+        line.push_str(&format!("{}-{n} | ", p["service"].as_str().unwrap_or("")));
+    }
+    line.push_str(p["line"].as_str().unwrap_or(""));
+    line
 }
