@@ -345,20 +345,7 @@ fn streams_cancel_and_watch_through_the_daemon() {
     );
     let lines = hb_test_support::net::gather_lines(watch.0.stderr.take().expect("stderr"));
     let wait_for = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !lines
-            .lock()
-            .expect("lines")
-            .iter()
-            .any(|l| l.contains(what))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "no {what:?} in {:?}",
-                lines.lock().expect("lines")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        hb_test_support::net::line_with(&lines, what, Duration::from_secs(20));
     };
     wait_for("watching apitest through the daemon");
     std::thread::sleep(Duration::from_millis(300));
@@ -401,20 +388,7 @@ fn streams_cancel_and_watch_through_the_daemon() {
             .expect("hb up"),
     );
     let said = hb_test_support::net::gather_lines(up.0.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !said
-        .lock()
-        .expect("lines")
-        .iter()
-        .any(|l| l.contains("box"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{:?}",
-            said.lock().expect("lines")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    hb_test_support::net::line_with(&said, "box", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(300));
     let pid = up.0.id().to_string();
     assert!(Command::new("kill")

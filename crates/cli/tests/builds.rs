@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use hb_test_support::net::{free_port, gather_lines, get_until, KillOnDrop};
+use hb_test_support::net::{free_port, gather_lines, get_until, line_with, KillOnDrop};
 use hb_test_support::{privileged, Registries};
 
 struct Project {
@@ -490,24 +490,7 @@ fn watch_rebuilds_on_an_edit_and_a_broken_build_keeps_the_service_serving() {
             .expect("hb watch"),
     );
     let lines = gather_lines(watch.0.stderr.take().expect("stderr"));
-    let wait_for = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(l) = lines
-                .lock()
-                .expect("lines")
-                .iter()
-                .find(|l| l.contains(what))
-            {
-                return l.clone();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "watch never said {what:?}: {:#?}",
-            lines.lock().expect("lines")
-        );
-    };
+    let wait_for = |what: &str| line_with(&lines, what, Duration::from_secs(30));
     // Give the watcher a moment to register its directories.
     std::thread::sleep(Duration::from_millis(500));
 

@@ -65,3 +65,25 @@ pub fn gather_lines(from: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>>
     });
     lines
 }
+
+/// The first of `lines` containing `what`, waiting up to `within` for it to
+/// come; panics with every line so far if it does not.
+pub fn line_with(lines: &Mutex<Vec<String>>, what: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(l) = lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .find(|l| l.contains(what))
+        {
+            return l.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {what:?} in {:#?}",
+            lines.lock().expect("lines")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
