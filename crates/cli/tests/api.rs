@@ -26,6 +26,14 @@ impl Drop for Down<'_> {
 /// `hb daemon`, killed (SIGKILL) when dropped.
 use hb_test_support::net::KillOnDrop as Daemon;
 
+/// The project directory `apitest` under `r` (with an empty `src/`), holding `compose`.
+fn apitest(r: &Path, compose: &str) -> std::path::PathBuf {
+    let project = r.join("apitest");
+    std::fs::create_dir_all(project.join("src")).expect("project dir");
+    std::fs::write(project.join("compose.yaml"), compose).expect("write the project");
+    project
+}
+
 /// Starts `hb daemon` and waits for its socket.
 fn start(r: &Path, bin: &Path, sock: &Path) -> Daemon {
     let _ = std::fs::remove_file(sock);
@@ -61,16 +69,13 @@ fn a_python_client_drives_the_daemon() {
     let reg = Registries::from_env().expect("registries");
     let root = tempfile::tempdir().expect("tempdir");
     let r = root.path();
-    let project = r.join("apitest");
-    std::fs::create_dir(&project).expect("project dir");
-    std::fs::write(
-        project.join("compose.yaml"),
-        format!(
+    let project = apitest(
+        r,
+        &format!(
             "name: apitest\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from box; exec sleep 1000\"]\n",
             reg.anon
         ),
-    )
-    .expect("write the project");
+    );
     let _down = Down(r, &project);
     let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
     let sock = r.join("run/hb.sock");
@@ -300,16 +305,13 @@ fn streams_cancel_and_watch_through_the_daemon() {
     ));
     let root = tempfile::tempdir().expect("tempdir");
     let r = root.path();
-    let project = r.join("apitest");
-    std::fs::create_dir_all(project.join("src")).expect("project dir");
-    std::fs::write(
-        project.join("compose.yaml"),
-        format!(
+    let project = apitest(
+        r,
+        &format!(
             "name: apitest\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n    develop:\n      watch:\n        - path: ./src\n          action: sync\n          target: /src\n",
             reg.anon
         ),
-    )
-    .expect("write the project");
+    );
     let _down = Down(r, &project);
     let bin = Path::new(env!("CARGO_BIN_EXE_hb"));
     let sock = r.join("run/hb.sock");

@@ -265,15 +265,7 @@ fn run_on_a_bridge_with_published_ports_or_on_the_host_network() {
         "-c",
         "ip -o link | wc -l",
     ]);
-    let host_links = text(
-        &Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .expect("ip")
-            .stdout,
-    )
-    .lines()
-    .count();
+    let host_links = hb_test_support::net::host_links();
     assert_eq!(
         text(&o.stdout).trim(),
         host_links.to_string(),

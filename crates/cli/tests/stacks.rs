@@ -51,6 +51,13 @@ impl Stack {
         }
     }
 
+    /// A project of its own: the webapp copy's directory, with `compose` as its file.
+    fn with_compose(reg: &Registries, compose: &str) -> Self {
+        let st = Self::new(reg);
+        std::fs::write(st.dir.join("compose.yaml"), compose).expect("write compose.yaml");
+        st
+    }
+
     fn run_dir(&self) -> PathBuf {
         self.root.path().join("run")
     }
@@ -417,15 +424,13 @@ fn up_in_the_foreground_streams_logs_and_ctrl_c_stops_the_stack() {
     }
     use std::io::BufRead;
     let reg = Registries::from_env().expect("registries");
-    let st = Stack::new(&reg);
-    std::fs::write(
-        st.dir.join("compose.yaml"),
-        format!(
-            "name: fg\nservices:\n  talker:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from talker; exec sleep 1000\"]\n",
-            reg.anon
-        ),
-    )
-    .expect("write the project");
+    let st = Stack::with_compose(
+        &reg,
+        &format!(
+        "name: fg\nservices:\n  talker:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from talker; exec sleep 1000\"]\n",
+        reg.anon
+    ),
+    );
     let mut up = st
         .cmd(0, &["up", "--no-color"])
         .stdout(std::process::Stdio::piped())
@@ -464,15 +469,13 @@ fn pause_top_stats_stop_start_kill_and_rm() {
         return;
     }
     let reg = Registries::from_env().expect("registries");
-    let st = Stack::new(&reg);
-    std::fs::write(
-        st.dir.join("compose.yaml"),
-        format!(
-            "name: ops\nservices:\n  sleeper:\n    image: {}/busybox:latest\n    init: true\n    restart: always\n    command: [\"sh\", \"-c\", \"echo up; exec sleep 1000\"]\n",
-            reg.anon
-        ),
-    )
-    .expect("write the project");
+    let st = Stack::with_compose(
+        &reg,
+        &format!(
+        "name: ops\nservices:\n  sleeper:\n    image: {}/busybox:latest\n    init: true\n    restart: always\n    command: [\"sh\", \"-c\", \"echo up; exec sleep 1000\"]\n",
+        reg.anon
+    ),
+    );
     let json = |args: &[&str]| -> serde_json::Value {
         serde_json::from_str(&st.ok(0, args)).expect("json")
     };
@@ -556,15 +559,13 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
     }
     use std::io::BufRead;
     let reg = Registries::from_env().expect("registries");
-    let st = Stack::new(&reg);
-    std::fs::write(
-        st.dir.join("compose.yaml"),
-        format!(
-            "name: evt\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
-            reg.anon
-        ),
-    )
-    .expect("write the project");
+    let st = Stack::with_compose(
+        &reg,
+        &format!(
+        "name: evt\nservices:\n  box:\n    image: {}/busybox:latest\n    init: true\n    command: [\"sleep\", \"1000\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n",
+        reg.anon
+    ),
+    );
     let mut events = KillOnDrop(
         st.cmd(0, &["events", "--json"])
             .stdout(std::process::Stdio::piped())
@@ -1089,15 +1090,7 @@ volumes:
     );
     assert_eq!(ip("sidecar"), main_ip, "service:main shares main's network");
     assert!(!ip("isolated").contains("eth0"), "none: loopback only");
-    let host_links = String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .expect("ip")
-            .stdout,
-    )
-    .lines()
-    .count();
+    let host_links = hb_test_support::net::host_links();
     let in_hostnet = st
         .ok(0, &["exec", "hostnet", "ip", "-o", "link"])
         .lines()
@@ -1157,27 +1150,25 @@ fn a_tty_service_runs_detached_on_a_terminal_the_shim_holds() {
         return;
     }
     let reg = Registries::from_env().expect("registries");
-    let st = Stack::new(&reg);
-    std::fs::write(
-        st.dir.join("compose.yaml"),
-        format!(
+    let st = Stack::with_compose(
+        &reg,
+        &format!(
             r#"name: ttys
 x-b: &b
   image: {reg}/busybox:latest
   init: true
 services:
   term:
-    <<: *b
-    tty: true
-    command: ["sh", "-c", "tty; printf 'a\tb\n'; exec sleep 1000"]
+<<: *b
+tty: true
+command: ["sh", "-c", "tty; printf 'a\tb\n'; exec sleep 1000"]
   plain:
-    <<: *b
-    command: ["sh", "-c", "tty; exec sleep 1000"]
+<<: *b
+command: ["sh", "-c", "tty; exec sleep 1000"]
 "#,
             reg = reg.anon
         ),
-    )
-    .expect("compose");
+    );
     st.ok(0, &["up", "-d"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     let logs = loop {

@@ -87,3 +87,13 @@ pub fn line_with(lines: &Mutex<Vec<String>>, what: &str, within: Duration) -> St
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How many network interfaces the host's own namespace has (`ip -o link`), to
+/// tell a container on the host's network from one in a namespace of its own.
+pub fn host_links() -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip runs");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}

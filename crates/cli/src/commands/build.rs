@@ -46,20 +46,22 @@ pub fn show(e: &Event, output: bool) {
     }
 }
 
+/// `--build-arg KEY=VALUE`, or `KEY` for this shell's value (left out when
+/// unset, as Docker does).
+pub fn build_args(flags: &[String]) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .filter_map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(kv).ok().map(|v| (kv.clone(), v)),
+        })
+        .collect()
+}
+
 /// `hb build [SERVICE…]`.
 pub fn run(pa: &ProjectArgs, a: &BuildArgs) -> Result<ExitCode> {
     let project = crate::project::load(pa)?.project;
-    let mut args = BTreeMap::new();
-    for kv in &a.build_args {
-        let (k, v) = match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match std::env::var(kv) {
-                Ok(v) => (kv.clone(), v),
-                Err(_) => continue, // as docker: an unset KEY is left out
-            },
-        };
-        args.insert(k, v);
-    }
+    let args = build_args(&a.build_args);
     let opts = hb_engine::BuildOptions {
         no_cache: a.no_cache,
         pull: a.pull,

@@ -175,13 +175,9 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             params["command"] = json!(a.command);
             params["index"] = json!(a.index);
             // `-e KEY` takes this shell's value, as locally (the daemon's environment is not yours).
-            let env: Vec<String> = a
-                .env
-                .iter()
-                .map(|kv| match (kv.contains('='), std::env::var(kv)) {
-                    (false, Ok(v)) => format!("{kv}={v}"),
-                    _ => kv.clone(),
-                })
+            let env: Vec<String> = crate::commands::container::env_flags(&a.env)
+                .into_iter()
+                .map(|(k, v)| v.map_or(k.clone(), |v| format!("{k}={v}")))
                 .collect();
             params["env"] = json!(env);
             params["user"] = json!(a.user);
@@ -195,16 +191,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
         }
         Command::Build(a) => {
             let mut params = project(pa)?;
-            // `KEY=VALUE`, or `KEY` for this shell's value (left out when unset), as locally.
-            let args: serde_json::Map<String, Value> = a
-                .build_args
-                .iter()
-                .filter_map(|kv| match kv.split_once('=') {
-                    Some((k, v)) => Some((k.to_string(), json!(v))),
-                    None => std::env::var(kv).ok().map(|v| (kv.clone(), json!(v))),
-                })
-                .collect();
-            params["args"] = Value::Object(args);
+            params["args"] = json!(crate::commands::build::build_args(&a.build_args));
             params["services"] = json!(a.services);
             params["no_cache"] = json!(a.no_cache);
             params["pull"] = json!(a.pull);

@@ -592,20 +592,10 @@ pub fn logs(pa: &ProjectArgs, a: &LogsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `index`th container of a service.
-fn container_of(
-    engine: &Engine,
-    project: &Project,
-    service: &str,
-    index: u32,
-) -> Result<Container> {
-    Ok(engine.container_of(project, service, index)?)
-}
-
 pub fn exec(pa: &ProjectArgs, a: &ExecArgs) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    let c = container_of(&engine, &project, &a.service, a.index)?;
+    let c = engine.container_of(&project, &a.service, a.index)?;
     let env = crate::commands::container::env_flags(&a.env);
     if a.detach {
         engine.rt.exec_detached(
@@ -668,22 +658,13 @@ pub fn port(
 ) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    let c = container_of(&engine, &project, service, index)?;
+    let c = engine.container_of(&project, service, index)?;
     let found = hb_engine::read_ports(&c.dir)
         .into_iter()
         .find(|p| p.target == port && p.protocol == protocol)
         .with_context(|| format!("{service}: port {port}/{protocol} is not published"))?;
     print(&format!("{}\n", found.host))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The project's containers of `services` (all when empty), as `service-n` labels.
-fn of_services(
-    engine: &Engine,
-    project: &Project,
-    services: &[String],
-) -> Result<Vec<(String, Container)>> {
-    Ok(engine.of_services(project, services)?)
 }
 
 pub fn kill(pa: &ProjectArgs, services: &[String], signal: &str) -> Result<ExitCode> {
@@ -722,7 +703,8 @@ pub fn pause(pa: &ProjectArgs, services: &[String], freeze: bool) -> Result<Exit
 pub fn top(pa: &ProjectArgs, services: &[String]) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    let cs: Vec<_> = of_services(&engine, &project, services)?
+    let cs: Vec<_> = engine
+        .of_services(&project, services)?
         .into_iter()
         .filter(|(_, c)| engine.rt.running(c))
         .collect();
@@ -732,8 +714,8 @@ pub fn top(pa: &ProjectArgs, services: &[String]) -> Result<ExitCode> {
 pub fn stats(pa: &ProjectArgs, a: &crate::cli::StatsArgs) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    of_services(&engine, &project, &a.names)?;
-    let list = || of_services(&engine, &project, &a.names).unwrap_or_default();
+    engine.of_services(&project, &a.names)?;
+    let list = || engine.of_services(&project, &a.names).unwrap_or_default();
     crate::commands::observe::stats(&engine.rt, &list, a)
 }
 
@@ -780,11 +762,11 @@ pub fn cp(pa: &ProjectArgs, src: &str, dest: &str, index: u32) -> Result<ExitCod
     let engine = context::engine()?;
     match (service_path(src), service_path(dest)) {
         (Some((svc, path)), None) => {
-            let c = container_of(&engine, &project, svc, index)?;
+            let c = engine.container_of(&project, svc, index)?;
             engine.rt.copy_out(&c, path, std::path::Path::new(dest))?;
         }
         (None, Some((svc, path))) => {
-            let c = container_of(&engine, &project, svc, index)?;
+            let c = engine.container_of(&project, svc, index)?;
             engine.rt.copy_in(&c, std::path::Path::new(src), path)?;
         }
         (Some(_), Some(_)) => {
@@ -799,7 +781,7 @@ pub fn cp(pa: &ProjectArgs, src: &str, dest: &str, index: u32) -> Result<ExitCod
 pub fn events(pa: &ProjectArgs, services: &[String], json: bool) -> Result<ExitCode> {
     let project = load(pa)?;
     let engine = context::engine()?;
-    of_services(&engine, &project, services)?;
+    engine.of_services(&project, services)?;
     let name = project.name.as_str();
     let interrupts = Arc::new(AtomicUsize::new(0));
     watch_interrupts(interrupts.clone());
