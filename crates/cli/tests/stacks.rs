@@ -1159,12 +1159,12 @@ x-b: &b
   init: true
 services:
   term:
-<<: *b
-tty: true
-command: ["sh", "-c", "tty; printf 'a\tb\n'; exec sleep 1000"]
+    <<: *b
+    tty: true
+    command: ["sh", "-c", "tty; printf 'a\tb\n'; exec sleep 1000"]
   plain:
-<<: *b
-command: ["sh", "-c", "tty; exec sleep 1000"]
+    <<: *b
+    command: ["sh", "-c", "tty; exec sleep 1000"]
 "#,
             reg = reg.anon
         ),
