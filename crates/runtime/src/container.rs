@@ -26,6 +26,7 @@ use serde::Deserialize;
 use crate::cri::{parse_cri, LogLine};
 use crate::host::{Mounts, RealMounts};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
+use crate::wake::Wake;
 use crate::{Error, Result};
 
 /// Where containers live, the programs that run them, and the mounts they need.
@@ -392,6 +393,7 @@ impl Runtime {
         let _ = fs::remove_file(c.dir.join("stop-requested"));
         let _ = fs::remove_file(c.dir.join("shim.pid"));
         let status = c.dir.join("status");
+        let wake = Wake::get().filter(|w| w.watch(&c.dir));
         let starting = c.dir.join("status.starting");
         fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
         fs::rename(&starting, &status).map_err(io_err(&status))?;
@@ -443,9 +445,12 @@ impl Runtime {
         // `exec` and `kill` find it — or has already exited; the shim's status
         // says which. Whoever looks next (another `hb up`) sees a supervised
         // container and never starts a second shim for it.
+        // The shim has crun write the container's pid file once crun has its
+        // state and the container runs: its appearance wakes this wait.
         let deadline = Instant::now() + Duration::from_secs(10);
         let crun_state = crun_root.join(&c.id).join("status");
         loop {
+            let seen = wake.map(Wake::generation);
             let recorded: Option<Status> = fs::read(&status)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok());
@@ -463,7 +468,7 @@ impl Runtime {
                     ),
                 });
             }
-            std::thread::sleep(Duration::from_micros(500));
+            nap(wake, seen, Duration::from_millis(50));
         }
     }
 
@@ -562,10 +567,9 @@ impl Runtime {
     /// Waits until the container has exited (or `timeout` passes) and returns its exit code.
     pub fn wait(&self, c: &Container, timeout: Duration) -> Result<i32> {
         let deadline = Instant::now() + timeout;
-        // The shim renames a new status into place: inotify wakes this wait at
-        // once, instead of a poll's worth of milliseconds later.
-        let changes = status_changes(&c.dir);
+        let wake = Wake::get().filter(|w| w.watch(&c.dir));
         loop {
+            let seen = wake.map(Wake::generation);
             match self.status(c) {
                 Some(Status {
                     state,
@@ -587,11 +591,7 @@ impl Runtime {
                     waited: timeout,
                 });
             }
-            let nap = (deadline - now).min(Duration::from_millis(50));
-            match &changes {
-                Some(fd) => wait_readable(fd, nap),
-                None => std::thread::sleep(nap.min(Duration::from_millis(2))),
-            }
+            nap(wake, seen, (deadline - now).min(Duration::from_millis(50)));
         }
     }
 
@@ -850,9 +850,12 @@ impl Runtime {
     /// Removes the container: stops it if it runs, unmounts its rootfs, deletes
     /// crun's state and its directory.
     pub fn remove(&self, c: &Container) -> Result<()> {
-        // No restart after this; then crun's state, when it has any (a container
+        // No restart after this (a shim that recorded a final exit has nothing
+        // left to restart); then crun's state, when it has any (a container
         // that exited was deleted by `crun run` itself: two process starts saved).
-        self.request_stop(c);
+        if self.status(c).is_none_or(|s| s.state != "exited") {
+            self.request_stop(c);
+        }
         if self.run.join("crun").join(&c.id).exists() {
             let _ = self.crun(&["kill", &c.id, "KILL"]);
             let _ = self.crun(&["delete", "--force", &c.id]);
@@ -885,41 +888,19 @@ impl Runtime {
     }
 }
 
+/// Sleeps until a watched status changes (or `most` passes); without inotify,
+/// for a short poll's worth.
+fn nap(wake: Option<&Wake>, seen: Option<u64>, most: Duration) {
+    match (wake, seen) {
+        (Some(w), Some(seen)) => w.wait(seen, most),
+        _ => std::thread::sleep(most.min(Duration::from_micros(500))),
+    }
+}
+
 /// Removes what crun left of the container's cgroups (`/hb/<name>` in each
 /// hierarchy): when its processes are still exiting as `crun delete --force`
 /// runs — a container whose shim was killed — the kernel refuses the rmdir
 /// (EBUSY) and crun goes on. A cgroup goes with rmdir, never a recursive delete.
-/// An inotify descriptor that becomes readable when a file is renamed into
-/// `dir` or written there (the shim's status updates); `None` if inotify is
-/// unavailable, and the caller polls instead. One descriptor serves the whole
-/// process and is never closed: closing an inotify descriptor waits for an RCU
-/// grace period (fsnotify's `synchronize_srcu`), 10–20 ms here, more than the
-/// wait it saves. A watch goes by itself when its directory is removed.
-fn status_changes(dir: &Path) -> Option<&'static nix::sys::inotify::Inotify> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    static ONE: std::sync::OnceLock<Option<Inotify>> = std::sync::OnceLock::new();
-    let fd = ONE
-        .get_or_init(|| Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok())
-        .as_ref()?;
-    fd.add_watch(
-        dir,
-        AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-    )
-    .ok()?;
-    Some(fd)
-}
-
-/// Sleeps until `fd` has events (then drains them) or `most` passes.
-fn wait_readable(fd: &nix::sys::inotify::Inotify, most: Duration) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let ms = u16::try_from(most.as_millis()).unwrap_or(u16::MAX);
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
-        while fd.read_events().is_ok_and(|e| !e.is_empty()) {}
-    }
-}
-
 fn remove_cgroups(name: &str) -> Result<()> {
     let base = Path::new("/sys/fs/cgroup");
     let mut left: Vec<PathBuf> = fs::read_dir(base)

@@ -1,8 +1,9 @@
 //! Running containers under `crun`: the OCI runtime spec by Docker's rules
-//! ([`spec`]), the overlay rootfs and lifecycle ([`container`]), the
-//! per-container `hb-shim` (`src/bin/hb-shim.rs`), and the host checks behind
-//! `hb doctor` ([`doctor`]). Networking, healthchecks, restart policies,
-//! limits, exec and stats are still to come (issue #4).
+//! ([`spec`]), the overlay rootfs and lifecycle — create, start, stop, kill,
+//! pause, exec, logs, remove ([`container`]) —, stats and processes
+//! ([`observe`]), the per-container `hb-shim` (`src/bin/hb-shim.rs`: logs,
+//! exit status, restart policies, healthchecks), and the host checks behind
+//! `hb doctor` ([`doctor`]). Networks are `hb-net`'s.
 //!
 //! Every OS touchpoint goes through the small [`host::Host`] trait, so the
 //! checks' reasoning is tested against made-up hosts as well as the real one.
@@ -24,6 +25,7 @@ pub mod doctor;
 pub mod host;
 pub mod observe;
 pub mod spec;
+mod wake;
 
 /// What can go wrong running containers.
 #[derive(Debug, thiserror::Error)]

@@ -452,6 +452,9 @@ fn main() -> ExitCode {
         let mut child = match Command::new(&a["crun"])
             .args(["--root", &a["root"], "run"])
             .args(&console)
+            // Written once crun has its state and the container runs: it wakes
+            // an `hb` waiting in `start` (inotify on the bundle directory).
+            .arg(format!("--pid-file={}/pid", a["bundle"]))
             .args(["--bundle", &a["bundle"], &a["id"]])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
