@@ -311,16 +311,18 @@ impl Runtime {
         for d in [&rootfs, &upper, &work] {
             fs::create_dir(d).map_err(io_err(d))?;
         }
-        // The layer list stays with the container, so that its rootfs can be
-        // mounted again after a reboot (mounts do not survive one).
-        let layers: String = image
-            .layers
+        // The image's layers under hb's mount points. The list stays with the
+        // container, so that its rootfs can be mounted again after a reboot
+        // (mounts do not survive one).
+        let mut lowers = image.layers.clone();
+        lowers.push(self.mount_points()?);
+        let layers: String = lowers
             .iter()
             .map(|l| format!("{}\n", l.display()))
             .collect();
         let layers_file = c.dir.join("layers");
         fs::write(&layers_file, layers).map_err(io_err(&layers_file))?;
-        self.mount_rootfs(&image.layers, &upper, &work, overrides.ephemeral, &rootfs)?;
+        self.mount_rootfs(&lowers, &upper, &work, overrides.ephemeral, &rootfs)?;
         if overrides.ephemeral {
             // Remembered for a remount after a reboot (which needs no sync either).
             let mark = c.dir.join("ephemeral");
@@ -472,6 +474,40 @@ impl Runtime {
         }
     }
 
+    /// The layer every container's rootfs has on top of its image's: empty
+    /// `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` for hb's bind
+    /// mounts to cover (Docker's "init layer" is the same idea). Without it,
+    /// for an image that lacks them, crun makes them in the container's upper
+    /// dir — a copy-up of /etc and three files, made and deleted on disk for
+    /// every container. Made once per hb root, atomically.
+    fn mount_points(&self) -> Result<PathBuf> {
+        let dir = self.root.join("mountpoints");
+        let done = dir.join("etc/hostname");
+        if done.exists() {
+            return Ok(dir);
+        }
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("mountpoints.{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        let etc = tmp.join("etc");
+        fs::create_dir_all(&etc).map_err(io_err(&etc))?;
+        for name in ["hosts", "resolv.conf", "hostname"] {
+            let f = etc.join(name);
+            fs::write(&f, "").map_err(io_err(&f))?;
+        }
+        match fs::rename(&tmp, &dir) {
+            Ok(()) => Ok(dir),
+            // Another hb made it first.
+            Err(_) if done.exists() => {
+                let _ = fs::remove_dir_all(&tmp);
+                Ok(dir)
+            }
+            Err(e) => Err(io_err(&dir)(e)),
+        }
+    }
+
     /// Mounts the container's rootfs again if it is not (after a reboot), from
     /// the layers recorded when it was created; its own changes are in `upper/`.
     pub fn ensure_rootfs(&self, c: &Container) -> Result<()> {
@@ -479,6 +515,8 @@ impl Runtime {
         if self.mounts.is_mountpoint(&rootfs) {
             return Ok(());
         }
+        // Someone may have cleared the hb root's own layer; it is remade alike.
+        self.mount_points()?;
         let layers_file = c.dir.join("layers");
         let layers: Vec<PathBuf> = fs::read_to_string(&layers_file)
             .map_err(io_err(&layers_file))?

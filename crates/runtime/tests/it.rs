@@ -254,6 +254,14 @@ fn the_container_has_no_network_but_loopback_and_outlives_its_caller() {
         .expect("exits");
     assert_eq!(code, 0);
     assert_eq!(env.output(&c, "stdout"), vec![" lo", "hb-it-net"]);
+    // hb's /etc files are bind-mounted over its own mount-point layer: crun
+    // made nothing in the container's upper dir (busybox has no /etc/hostname).
+    let upper: Vec<_> = std::fs::read_dir(c.dir.join("upper"))
+        .expect("the upper dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(upper.is_empty(), "the upper dir holds {upper:?}");
     env.remove_clean(&c);
 }
 
