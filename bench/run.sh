@@ -14,8 +14,9 @@ cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
 hb="$PWD/target/release/hb"
 tests/fixtures/images.sh build >/dev/null
 work=$(mktemp -d /var/tmp/hb-bench-run.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 export HB_ROOT="$work/root" HB_RUN="$work/run"
+# The one-off network stays after its containers (as Docker's bridge does).
+trap '"$hb" network prune >/dev/null; rm -rf "$work"' EXIT
 skopeo copy -q "oci:${HB_TEST_CACHE:-/var/cache/hb-test}/oci:busybox" "oci:$work/layout:busybox"
 "$hb" image import --name localhost/bench/busybox:1 "$work/layout" >/dev/null
 umoci unpack --image "${HB_TEST_CACHE:-/var/cache/hb-test}/oci:busybox" "$work/bundle" >/dev/null

@@ -177,6 +177,9 @@ pub enum Command {
     /// Run and manage containers outside any project
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage the network one-off containers share
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Check that this machine can run containers, and say what to do if not
     Doctor {
         /// Apply the remedies hb can apply itself (moving cgroup controllers of a hybrid host)
@@ -525,6 +528,17 @@ pub enum ImageCommand {
         image: String,
         /// Destination directory (created; must be empty)
         dir: PathBuf,
+    },
+}
+
+/// `hb network ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Remove the one-off containers' bridge network if no container is on it
+    Prune {
+        /// Accepted for Docker's sake: hb does not ask
+        #[arg(short, long)]
+        force: bool,
     },
 }
 

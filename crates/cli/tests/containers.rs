@@ -252,6 +252,8 @@ fn run_on_a_bridge_with_published_ports_or_on_the_host_network() {
         }
     };
     assert!(body.contains("200 OK"), "{body}");
+    // In use: prune leaves it.
+    succeeds_with(&hb(&["network", "prune"]), "");
     succeeds_with(&hb(&["container", "rm", "--force", "pub"]), "pub\n");
 
     let o = hb(&[
@@ -272,6 +274,15 @@ fn run_on_a_bridge_with_published_ports_or_on_the_host_network() {
         "the host's links"
     );
 
+    // The one-off network outlives its containers, as Docker's default bridge
+    // does, until `hb network prune` (which keeps a network still in use).
+    let kept = hb_test_support::leaks::leaks(r, &r.join("run"), &["pub"]);
+    assert!(
+        kept.len() == 1 && kept[0].contains("hb-oneoff"),
+        "the one-off network's namespace alone stays: {kept:#?}"
+    );
+    succeeds_with(&hb(&["network", "prune"]), "hb-oneoff\n");
+    succeeds_with(&hb(&["network", "prune"]), "");
     let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["pub"]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }

@@ -224,21 +224,31 @@ fn bridge_attach(rt: &Runtime, name: &str) -> Result<(std::path::PathBuf, std::n
     Ok((path, address))
 }
 
-/// Undoes [`bridge_attach`]; the network goes with its last container.
+/// Undoes [`bridge_attach`]. The network itself stays for the next one-off
+/// container, as Docker's default bridge does: making its namespace and bridge
+/// again cost ~8 ms of a ~45 ms bridged `run --rm`. `hb network prune` removes it.
 fn bridge_detach(rt: &Runtime, name: &str) -> Result<()> {
+    hb_net::Net::new(&rt.tag(), &hb_net::RealIp).detach(name)?;
+    hb_engine::state::State::open(&rt.root)?.forget_container(ONEOFF_NETWORK, name)?;
+    Ok(())
+}
+
+/// `hb network prune`: removes the one-off network when no container is on it
+/// (a project's networks go with `hb down`), and prints its name if it did.
+pub fn network_prune() -> Result<ExitCode> {
+    let rt = context::runtime_dirs();
     let net = hb_net::Net::new(&rt.tag(), &hb_net::RealIp);
-    net.detach(name)?;
-    let state = hb_engine::state::State::open(&rt.root)?;
-    state.forget_container(ONEOFF_NETWORK, name)?;
-    let others = rt
+    let used = rt
         .list()
         .iter()
-        .any(|c| c.id != name && rt.labels(c).contains_key(ONEOFF_NETWORK_LABEL));
-    if !others {
-        net.remove_project(ONEOFF_NETWORK, &[])?;
-        state.forget_project(ONEOFF_NETWORK)?;
+        .any(|c| rt.labels(c).contains_key(ONEOFF_NETWORK_LABEL));
+    if used || !net.namespaces().contains(&net.project_ns(ONEOFF_NETWORK)) {
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(())
+    net.remove_project(ONEOFF_NETWORK, &[])?;
+    hb_engine::state::State::open(&rt.root)?.forget_project(ONEOFF_NETWORK)?;
+    print(&format!("{ONEOFF_NETWORK}\n"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Removes a one-off container with its proxy and its place on the one-off network.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand};
 
 mod build;
 mod config;
@@ -102,6 +102,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Image(ImageCommand::Unpack { image, dir }) => images::unpack(&image, &dir),
         Command::Doctor { fix, format } => doctor::run(fix, format),
         Command::Container(ContainerCommand::Run(a)) => container::run(&a),
+        Command::Network(NetworkCommand::Prune { force: _ }) => container::network_prune(),
         Command::Container(ContainerCommand::Ls { format }) => container::list(format),
         Command::Container(ContainerCommand::Logs {
             name,
