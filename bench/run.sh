@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# One-off container start-to-exit, side by side in one run (hyperfine medians):
+# One-off container start-to-exit, side by side in one run (medians of
+# interleaved rounds: bench/interleave.py):
 #   hb container run --rm busybox true    (overlay rootfs, spec, hb-shim, crun, cleanup)
 #   crun run of a pre-made bundle         (the floor: no rootfs to mount, no shim)
 # Both without a network (a namespace with only lo); then, where the peers'
 # scripts are beside the repo, hb with a bridged network against crun-floor.sh.
-# Needs root, crun, umoci, skopeo, hyperfine and the test fixtures
+# Needs root, crun, umoci, skopeo, python3 and the test fixtures
 # (tests/fixtures/images.sh build).
 # Usage: bench/run.sh [RUNS]
 set -euo pipefail
@@ -26,28 +27,18 @@ p = sys.argv[1]; c = json.load(open(p))
 c["process"]["terminal"] = False; c["process"]["args"] = ["true"]
 json.dump(c, open(p, "w"))
 PY
-hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" \
+echo "== no network: hb against crun run of a pre-made bundle"
+bench/interleave.py "$runs" 3 \
   "$hb container run --rm localhost/bench/busybox:1 true" \
   "crun run --bundle $work/bundle hb-bench-crun"
-python3 - "$work/run.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-hb, crun = r[0]["median"], r[1]["median"]
-print(f"hb {hb*1000:.1f} ms, crun run {crun*1000:.1f} ms, hb/crun = {hb/crun:.2f}")
-PY
 
 # Bridged: hb's one-off bridge network against ../shared/peers/crun-floor.sh
 # (overlay + netns + veth on a bridge + crun run + teardown, by hand).
 floor=../shared/peers/crun-floor.sh
 if [ -x "$floor" ]; then
-  hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/bridged.json" \
+  echo "== bridged: hb against crun-floor.sh"
+  bench/interleave.py "$runs" 3 \
     "$hb container run --rm --network bridge localhost/bench/busybox:1 true" \
     "$floor $work/bundle/rootfs"
   "$floor" --cleanup
-  python3 - "$work/bridged.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-hb, floor = r[0]["median"], r[1]["median"]
-print(f"bridged: hb {hb*1000:.1f} ms, crun-floor.sh {floor*1000:.1f} ms, hb/floor = {hb/floor:.2f}")
-PY
 fi
