@@ -388,17 +388,43 @@ impl Runtime {
 
     /// Starts the container under a detached hb-shim.
     pub fn start(&self, c: &Container, supervision: &Supervision) -> Result<()> {
-        use std::os::unix::process::CommandExt;
         let crun_root = self.run.join("crun");
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
         self.ensure_rootfs(c)?;
-        let _ = fs::remove_file(c.dir.join("stop-requested"));
-        let _ = fs::remove_file(c.dir.join("shim.pid"));
         let status = c.dir.join("status");
         let wake = Wake::get().filter(|w| w.watch(&c.dir));
-        let starting = c.dir.join("status.starting");
-        fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
-        fs::rename(&starting, &status).map_err(io_err(&status))?;
+        // The shim's lock, taken here before the shim exists and handed to it
+        // as its stdin: held from now until the shim exits, even if this
+        // process dies in between, so `status` tells a start under way from an
+        // interrupted one — and a shim that runs already is never doubled.
+        let lock_path = c.dir.join("shim.lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        if lock_exclusive(&lock) {
+            let _ = fs::remove_file(c.dir.join("stop-requested"));
+            let starting = c.dir.join("status.starting");
+            fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
+            fs::rename(&starting, &status).map_err(io_err(&status))?;
+            let stdin = lock.try_clone().map_err(io_err(&lock_path))?;
+            self.spawn_shim(c, supervision, &crun_root, stdin)?;
+        }
+        drop(lock);
+        self.wait_started(c, &crun_root, wake)
+    }
+
+    /// Spawns the container's hb-shim, detached, `lock` as its stdin.
+    fn spawn_shim(
+        &self,
+        c: &Container,
+        supervision: &Supervision,
+        crun_root: &Path,
+        lock: fs::File,
+    ) -> Result<()> {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.shim);
         if let Some(r) = &supervision.restart {
             cmd.args(["--restart", r]);
@@ -417,11 +443,10 @@ impl Runtime {
         } else if supervision.tty_log {
             cmd.args(["--tty-log", "yes"]);
         }
-        let shim = cmd
-            .arg("--crun")
+        cmd.arg("--crun")
             .arg(&self.crun)
             .arg("--root")
-            .arg(&crun_root)
+            .arg(crun_root)
             .arg("--bundle")
             .arg(&c.dir)
             .args(["--id", &c.id])
@@ -429,7 +454,7 @@ impl Runtime {
             .arg(c.dir.join("ctr.log"))
             .arg("--status")
             .arg(c.dir.join("status"))
-            .stdin(Stdio::null())
+            .stdin(lock)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             // Its own process group: a Ctrl-C at the terminal does not reach it,
@@ -440,9 +465,12 @@ impl Runtime {
                 path: self.shim.clone(),
                 source: e,
             })?;
-        // Until the shim writes its status, its pid tells a shim that is
-        // starting from a start that was interrupted (see `status`).
-        let _ = fs::write(c.dir.join("shim.pid"), shim.id().to_string());
+        Ok(())
+    }
+
+    /// Returns once the container a shim started runs, or has exited already.
+    fn wait_started(&self, c: &Container, crun_root: &Path, wake: Option<&Wake>) -> Result<()> {
+        let status = c.dir.join("status");
         // Return once the container runs — crun has its state, so `pause`,
         // `exec` and `kill` find it — or has already exited; the shim's status
         // says which. Whoever looks next (another `hb up`) sees a supervised
@@ -483,6 +511,13 @@ impl Runtime {
     fn mount_points(&self) -> Result<PathBuf> {
         let dir = self.root.join("mountpoints");
         let done = dir.join("etc/hostname");
+        if done.exists() {
+            return Ok(dir);
+        }
+        // One thread of this process at a time (`hb up` creates containers in
+        // parallel); other processes make theirs under another name.
+        static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
         if done.exists() {
             return Ok(dir);
         }
@@ -579,10 +614,7 @@ impl Runtime {
         if s.state == "starting" {
             // Started: a shim is on its way (it will write its status) — or the
             // start was interrupted before it ran, and the container is merely created.
-            let shim = fs::read_to_string(c.dir.join("shim.pid"))
-                .ok()
-                .and_then(|p| p.trim().parse().ok());
-            if !shim.is_some_and(shim_alive) {
+            if !shim_lock_held(&c.dir) {
                 s.state = "created".into();
             }
             return Some(s);
@@ -968,6 +1000,26 @@ fn remove_cgroups(name: &str) -> Result<()> {
 }
 
 /// True if `pid` is a live hb-shim process.
+/// Takes the shim's lock (see `start`), unless a shim (or a start under way)
+/// holds it; a `status` holding it shared for a moment is waited out.
+fn lock_exclusive(lock: &fs::File) -> bool {
+    use rustix::fs::{flock, FlockOperation};
+    for _ in 0..20 {
+        if flock(lock, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_micros(250));
+    }
+    false
+}
+
+/// True while a shim, or a start that will hand it one, holds the lock.
+fn shim_lock_held(dir: &Path) -> bool {
+    use rustix::fs::{flock, FlockOperation};
+    fs::File::open(dir.join("shim.lock"))
+        .is_ok_and(|f| flock(&f, FlockOperation::NonBlockingLockShared).is_err())
+}
+
 fn shim_alive(pid: u32) -> bool {
     process_alive(pid, "hb-shim")
 }
@@ -1072,5 +1124,39 @@ mod tests {
     fn ids_are_checked() {
         assert!(valid_id("web-1") && valid_id("a.b_c"));
         assert!(!valid_id("") && !valid_id("-x") && !valid_id("a/b") && !valid_id("../x"));
+    }
+
+    #[test]
+    fn a_start_under_way_holds_the_shim_lock_and_an_interrupted_one_reads_as_created() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let rt = Runtime::new(
+            d.path().to_path_buf(),
+            d.path().join("run"),
+            "crun".into(),
+            "hb-shim".into(),
+        );
+        let c = Container {
+            id: "c1".into(),
+            dir: d.path().join("containers/c1"),
+            warnings: Vec::new(),
+        };
+        fs::create_dir_all(&c.dir).expect("dir");
+        fs::write(c.dir.join("status"), "{\"state\":\"starting\"}\n").expect("status");
+        let state = || rt.status(&c).map(|s| s.state);
+        // Nobody holds the lock (no file even): the start was interrupted.
+        assert_eq!(state().as_deref(), Some("created"));
+        // A start or its shim holds it (as the shim's stdin does): under way,
+        // and a second start does not take it.
+        let held = fs::File::create(c.dir.join("shim.lock")).expect("lock file");
+        assert!(lock_exclusive(&held));
+        assert_eq!(state().as_deref(), Some("starting"));
+        let other = fs::File::open(c.dir.join("shim.lock")).expect("lock file");
+        assert!(
+            !lock_exclusive(&other),
+            "a second start would double the shim"
+        );
+        // The holder gone: created again.
+        drop(held);
+        assert_eq!(state().as_deref(), Some("created"));
     }
 }
