@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, Lazy, NetworkCommand};
 
 mod build;
 mod config;
@@ -25,22 +25,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // Through a daemon, unless the verb only reads the project's files.
     let local_only = matches!(
         cli.command,
-        Command::Config(_) | Command::Graph(_) | Command::Init(_)
+        Command::Config(Lazy(_)) | Command::Graph(Lazy(_)) | Command::Init(Lazy(_))
     );
     if let Some(host) = cli.host.as_ref().filter(|_| !local_only) {
         return remote::run(host, &cli.project, &cli.command);
     }
     match cli.command {
-        Command::Up(a) => stack::up(&cli.project, &a),
-        Command::Down(a) => stack::down(&cli.project, &a),
-        Command::Ps(a) => stack::ps(&cli.project, &a),
+        Command::Up(Lazy(a)) => stack::up(&cli.project, &a),
+        Command::Down(Lazy(a)) => stack::down(&cli.project, &a),
+        Command::Ps(Lazy(a)) => stack::ps(&cli.project, &a),
         Command::Ls { format } => stack::ls(format),
-        Command::Logs(a) => stack::logs(&cli.project, &a),
-        Command::Exec(a) => stack::exec(&cli.project, &a),
-        Command::Start(a) => stack::start(&cli.project, &a),
-        Command::Stop(a) => stack::stop(&cli.project, &a),
-        Command::Restart(a) => stack::restart(&cli.project, &a),
-        Command::Run(a) => stack::run(&cli.project, &a),
+        Command::Logs(Lazy(a)) => stack::logs(&cli.project, &a),
+        Command::Exec(Lazy(a)) => stack::exec(&cli.project, &a),
+        Command::Start(Lazy(a)) => stack::start(&cli.project, &a),
+        Command::Stop(Lazy(a)) => stack::stop(&cli.project, &a),
+        Command::Restart(Lazy(a)) => stack::restart(&cli.project, &a),
+        Command::Run(Lazy(a)) => stack::run(&cli.project, &a),
         Command::Daemon { openrpc: true, .. } => {
             print(&(serde_json::to_string_pretty(&hb_api::openrpc())? + "\n"))?;
             Ok(ExitCode::SUCCESS)
@@ -62,63 +62,71 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pause { services } => stack::pause(&cli.project, &services, true),
         Command::Unpause { services } => stack::pause(&cli.project, &services, false),
         Command::Top { services } => stack::top(&cli.project, &services),
-        Command::Stats(a) => stack::stats(&cli.project, &a),
-        Command::Container(ContainerCommand::Pause { names }) => container::pause(&names, true),
-        Command::Container(ContainerCommand::Unpause { names }) => container::pause(&names, false),
-        Command::Container(ContainerCommand::Top { name }) => container::top(&name),
-        Command::Container(ContainerCommand::Stats(a)) => container::stats(&a),
-        Command::Container(ContainerCommand::Inspect { names }) => container::inspect(&names),
+        Command::Stats(Lazy(a)) => stack::stats(&cli.project, &a),
+        Command::Container(Lazy(ContainerCommand::Pause { names })) => {
+            container::pause(&names, true)
+        }
+        Command::Container(Lazy(ContainerCommand::Unpause { names })) => {
+            container::pause(&names, false)
+        }
+        Command::Container(Lazy(ContainerCommand::Top { name })) => container::top(&name),
+        Command::Container(Lazy(ContainerCommand::Stats(a))) => container::stats(&a),
+        Command::Container(Lazy(ContainerCommand::Inspect { names })) => container::inspect(&names),
         Command::Port {
             service,
             port,
             protocol,
             index,
         } => stack::port(&cli.project, &service, port, &protocol, index),
-        Command::Config(a) => config::run(&cli.project, &a),
-        Command::Graph(a) => graph::run(&cli.project, &a),
-        Command::Init(a) => init::run(&a),
-        Command::Pull(a) => pull::run(&cli.project, &a),
-        Command::Build(a) => build::run(&cli.project, &a),
-        Command::Images(a) => images::list(&a),
-        Command::Image(ImageCommand::Ls(a)) => images::list(&a),
-        Command::Image(ImageCommand::Pull(a)) => pull::run(&cli.project, &a),
-        Command::Image(ImageCommand::Inspect { images }) => images::inspect(&images),
-        Command::Image(ImageCommand::Rm { images }) | Command::Rmi { images } => {
+        Command::Config(Lazy(a)) => config::run(&cli.project, &a),
+        Command::Graph(Lazy(a)) => graph::run(&cli.project, &a),
+        Command::Init(Lazy(a)) => init::run(&a),
+        Command::Pull(Lazy(a)) => pull::run(&cli.project, &a),
+        Command::Build(Lazy(a)) => build::run(&cli.project, &a),
+        Command::Images(Lazy(a)) => images::list(&a),
+        Command::Image(Lazy(ImageCommand::Ls(a))) => images::list(&a),
+        Command::Image(Lazy(ImageCommand::Pull(a))) => pull::run(&cli.project, &a),
+        Command::Image(Lazy(ImageCommand::Inspect { images })) => images::inspect(&images),
+        Command::Image(Lazy(ImageCommand::Rm { images })) | Command::Rmi { images } => {
             images::remove(&images)
         }
-        Command::Image(ImageCommand::Import {
+        Command::Image(Lazy(ImageCommand::Import {
             source,
             from_dir,
             name,
             platform,
-        }) => images::import(
+        })) => images::import(
             &source,
             from_dir.as_deref(),
             name.as_deref(),
             platform.as_deref(),
         ),
-        Command::Image(ImageCommand::Export { image, output }) => images::export(&image, &output),
-        Command::Image(ImageCommand::Prune) => images::prune(),
-        Command::Image(ImageCommand::Unpack { image, dir }) => images::unpack(&image, &dir),
+        Command::Image(Lazy(ImageCommand::Export { image, output })) => {
+            images::export(&image, &output)
+        }
+        Command::Image(Lazy(ImageCommand::Prune)) => images::prune(),
+        Command::Image(Lazy(ImageCommand::Unpack { image, dir })) => images::unpack(&image, &dir),
         Command::Doctor { fix, format } => doctor::run(fix, format),
-        Command::Container(ContainerCommand::Run(a)) => container::run(&a),
-        Command::Network(NetworkCommand::Prune { force: _ }) => container::network_prune(),
-        Command::Container(ContainerCommand::Ls { format }) => container::list(format),
-        Command::Container(ContainerCommand::Logs {
+        Command::Container(Lazy(ContainerCommand::Run(a))) => container::run(&a),
+        Command::Network(Lazy(NetworkCommand::Prune { force: _ })) => container::network_prune(),
+        Command::Container(Lazy(ContainerCommand::Ls { format })) => container::list(format),
+        Command::Container(Lazy(ContainerCommand::Logs {
             name,
             timestamps,
             follow,
             tail,
             since,
-        }) => container::logs(&name, timestamps, follow, tail, since.as_deref()),
-        Command::Container(ContainerCommand::Rm { names, force }) => {
+        })) => container::logs(&name, timestamps, follow, tail, since.as_deref()),
+        Command::Container(Lazy(ContainerCommand::Rm { names, force })) => {
             container::remove(&names, force)
         }
-        Command::Container(ContainerCommand::Stop { names, time }) => container::stop(&names, time),
-        Command::Container(ContainerCommand::Kill { names, signal }) => {
+        Command::Container(Lazy(ContainerCommand::Stop { names, time })) => {
+            container::stop(&names, time)
+        }
+        Command::Container(Lazy(ContainerCommand::Kill { names, signal })) => {
             container::kill(&names, &signal)
         }
-        Command::Container(ContainerCommand::Exec {
+        Command::Container(Lazy(ContainerCommand::Exec {
             env,
             user,
             workdir,
@@ -126,7 +134,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             interactive: _,
             name,
             command,
-        }) => container::exec(
+        })) => container::exec(
             &name,
             &command,
             &env,
@@ -134,8 +142,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             workdir.as_deref(),
             tty,
         ),
-        Command::Login(a) => login::login(&a),
-        Command::Logout(a) => login::logout(&a),
+        Command::Login(Lazy(a)) => login::login(&a),
+        Command::Logout(Lazy(a)) => login::logout(&a),
     }
 }
 

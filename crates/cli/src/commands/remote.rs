@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{Command, ListFormat, ProjectArgs};
+use crate::cli::{Command, ImageCommand, Lazy, ListFormat, ProjectArgs};
 use crate::commands::print;
 use crate::project::note;
 
@@ -44,7 +44,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
         hb_api::request(&sock, method, params).map_err(|e| anyhow!(e))
     };
     match command {
-        Command::Up(a) => {
+        Command::Up(Lazy(a)) => {
             if a.dry_run || a.watch {
                 bail!("through a daemon, `up` takes no --dry-run or --watch; use `hb --host … watch` to watch");
             }
@@ -90,12 +90,12 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
                 .map_err(|e| anyhow!(e))?;
             }
         }
-        Command::Down(a) => {
+        Command::Down(Lazy(a)) => {
             let mut params = project(pa)?;
             params["volumes"] = json!(a.volumes);
             call("project.down", params)?;
         }
-        Command::Ps(a) => {
+        Command::Ps(Lazy(a)) => {
             let rows: Vec<hb_engine::ContainerInfo> = serde_json::from_value(call("project.ps", project(pa)?)?)?;
             let rows: Vec<_> = rows
                 .into_iter()
@@ -130,10 +130,10 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             };
             print(&text)?;
         }
-        Command::Start(a) | Command::Stop(a) | Command::Restart(a) => {
+        Command::Start(Lazy(a)) | Command::Stop(Lazy(a)) | Command::Restart(Lazy(a)) => {
             let method = match command {
-                Command::Start(_) => "project.start",
-                Command::Stop(_) => "project.stop",
+                Command::Start(Lazy(_)) => "project.start",
+                Command::Stop(Lazy(_)) => "project.stop",
                 _ => "project.restart",
             };
             let mut params = project(pa)?;
@@ -143,7 +143,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
                 note(&format!(" ✔ {:<24} {}", r.name, r.status));
             }
         }
-        Command::Logs(a) => {
+        Command::Logs(Lazy(a)) => {
             let mut params = project(pa)?;
             params["services"] = json!(a.services);
             params["follow"] = json!(a.follow);
@@ -166,7 +166,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             })
             .map_err(|e| anyhow!(e))?;
         }
-        Command::Exec(a) => {
+        Command::Exec(Lazy(a)) => {
             if a.detach {
                 bail!("through a daemon, exec waits for the command (no -d yet); run it without --host");
             }
@@ -189,7 +189,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             let code = r["exit_code"].as_i64().unwrap_or(1);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
-        Command::Build(a) => {
+        Command::Build(Lazy(a)) => {
             let mut params = project(pa)?;
             params["args"] = json!(crate::commands::build::build_args(&a.build_args));
             params["services"] = json!(a.services);
@@ -207,7 +207,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
                 ));
             }
         }
-        Command::Pull(a) | Command::Image(crate::cli::ImageCommand::Pull(a)) => {
+        Command::Pull(Lazy(a)) | Command::Image(Lazy(ImageCommand::Pull(a))) => {
             if a.platform.is_some() {
                 bail!("through a daemon, pull is for this machine's platform; run it without --host");
             }
@@ -256,7 +256,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             })
             .map_err(|e| anyhow!(e))?;
         }
-        Command::Images(a) | Command::Image(crate::cli::ImageCommand::Ls(a)) => {
+        Command::Images(Lazy(a)) | Command::Image(Lazy(ImageCommand::Ls(a))) => {
             let r = call("image.list", Value::Null)?;
             let text = match (a.format, a.quiet) {
                 (_, true) => r.as_array().into_iter().flatten().map(|i| format!("{}\n", i["manifest"].as_str().unwrap_or(""))).collect(),
@@ -314,7 +314,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
                 .collect();
             print(&crate::commands::observe::render_top(&all))?;
         }
-        Command::Stats(a) => {
+        Command::Stats(Lazy(a)) => {
             let mut params = project(pa)?;
             params["services"] = json!(a.names);
             return crate::commands::observe::stats_of(
@@ -395,7 +395,7 @@ pub fn run(host: &str, pa: &ProjectArgs, command: &Command) -> Result<ExitCode> 
             .map_err(|e| anyhow!(e))?;
         }
         // Verbs that only read the files, not the engine, run here as they would without --host.
-        Command::Config(_) | Command::Graph(_) | Command::Init(_) => unreachable!("run locally"),
+        Command::Config(Lazy(_)) | Command::Graph(Lazy(_)) | Command::Init(Lazy(_)) => unreachable!("run locally"),
         _ => bail!("this verb does not go through a daemon yet (run, cp, exec -it, foreground up and the container and image subcommands other than ls/pull do not); run it without --host"),
     }
     Ok(ExitCode::SUCCESS)
