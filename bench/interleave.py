@@ -5,8 +5,8 @@ minutes, and a network namespace's teardown keeps the kernel busy for seconds)
 slows every command alike. hyperfine runs one command's rounds, then the next's.
 
 Usage: interleave.py RUNS WARMUP CMD...   (each CMD one shell-free string)
-Prints, per command, the median and the minimum in ms, then each command's
-median against the last one's (the reference)."""
+Prints, per command, the median and the minimum in ms, then the first
+command's median against each other command's."""
 
 import os
 import shlex
@@ -42,8 +42,9 @@ def main():
     medians = [statistics.median(t) * 1000 for t in times]
     for argv, t, m in zip(cmds, times, medians):
         print(f"{m:8.2f} ms median {min(t) * 1000:8.2f} ms min  {shlex.join(argv)}")
-    for argv, m in zip(cmds[:-1], medians[:-1]):
-        print(f"ratio {m / medians[-1]:.2f}  {argv[0]} … / {cmds[-1][0]} …")
+    first = os.path.basename(cmds[0][0])
+    for argv, m in zip(cmds[1:], medians[1:]):
+        print(f"ratio {medians[0] / m:.2f}  {first} / {os.path.basename(argv[0])}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 # interleaved rounds: bench/interleave.py):
 #   hb container run --rm busybox true    (overlay rootfs, spec, hb-shim, crun, cleanup)
 #   crun run of a pre-made bundle         (the floor: no rootfs to mount, no shim)
-# Both without a network (a namespace with only lo); then, where the peers'
+#   podman run --rm / docker run --rm     (where they run here)
+# All without a network (a namespace with only lo); then, where the peers'
 # scripts are beside the repo, hb with a bridged network against crun-floor.sh.
 # Needs root, crun, umoci, skopeo, python3 and the test fixtures
 # (tests/fixtures/images.sh build).
@@ -27,10 +28,25 @@ p = sys.argv[1]; c = json.load(open(p))
 c["process"]["terminal"] = False; c["process"]["args"] = ["true"]
 json.dump(c, open(p, "w"))
 PY
-echo "== no network: hb against crun run of a pre-made bundle"
+# The peers, where they run here (../shared/peers/setup-all.sh installs them;
+# docker-up.sh starts the dockerd they use), from the same image, offline.
+peers=()
+if command -v podman >/dev/null; then
+  id=$(podman pull -q "oci:$work/layout:busybox")
+  podman tag "$id" localhost/hb-bench/busybox:1
+  peers+=("podman run --rm --network=none --pull=never localhost/hb-bench/busybox:1 true")
+fi
+export DOCKER_HOST=${DOCKER_HOST:-unix:///run/hb-docker.sock}
+if docker version >/dev/null 2>&1; then
+  skopeo copy -q "oci:$work/layout:busybox" "docker-archive:$work/busybox.tar:localhost/hb-bench/busybox:1"
+  docker load -q -i "$work/busybox.tar" >/dev/null
+  peers+=("docker run --rm --network=none localhost/hb-bench/busybox:1 true")
+fi
+echo "== no network: hb against crun run of a pre-made bundle and the peers that run here"
 bench/interleave.py "$runs" 3 \
   "$hb container run --rm localhost/bench/busybox:1 true" \
-  "crun run --bundle $work/bundle hb-bench-crun"
+  "crun run --bundle $work/bundle hb-bench-crun" \
+  "${peers[@]}"
 
 # Bridged: hb's one-off bridge network against ../shared/peers/crun-floor.sh
 # (overlay + netns + veth on a bridge + crun run + teardown, by hand).
