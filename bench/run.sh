@@ -32,8 +32,7 @@ PY
 # docker-up.sh starts the dockerd they use), from the same image, offline.
 peers=()
 if command -v podman >/dev/null; then
-  id=$(podman pull -q "oci:$work/layout:busybox")
-  podman tag "$id" localhost/hb-bench/busybox:1
+  skopeo copy -q "oci:$work/layout:busybox" containers-storage:localhost/hb-bench/busybox:1
   peers+=("podman run --rm --network=none --pull=never localhost/hb-bench/busybox:1 true")
 fi
 export DOCKER_HOST=${DOCKER_HOST:-unix:///run/hb-docker.sock}
