@@ -161,6 +161,30 @@ fn run_like_docker_run() {
         ""
     );
     assert!(hb(r, &["container", "rm", "named"]).status.success());
+
+    // A caller's open descriptors do not stay open in the shim: here hb
+    // inherits a second copy of the pipe its caller reads to the end (fd 7).
+    let started = std::time::Instant::now();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "\"$HB\" container run -d --name holder {busybox} sleep 30 7>&1 >/dev/null"
+        ))
+        .env("HB", env!("CARGO_BIN_EXE_hb"))
+        .env("HB_ROOT", r)
+        .env("HB_RUN", r.join("run"))
+        .env("HB_SHIM", shim())
+        .output()
+        .expect("sh runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the caller's pipe stayed open in the shim for {:?}",
+        started.elapsed()
+    );
+    assert!(hb(r, &["container", "rm", "--force", "holder"])
+        .status
+        .success());
     let left: Vec<_> = std::fs::read_dir(r.join("containers"))
         .expect("dir")
         .collect();
