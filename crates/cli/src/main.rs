@@ -22,6 +22,7 @@ mod project;
 mod signals;
 
 fn main() -> ExitCode {
+    keep_inherited_descriptors_here();
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -38,5 +39,24 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Marks close-on-exec whatever hb inherited beyond stdin, stdout and stderr,
+/// before any thread or child exists: the shims and port proxies hb starts
+/// outlive it, and would otherwise hold its caller's descriptors open (a pipe
+/// the caller reads to its end, a make jobserver) as long as they run.
+fn keep_inherited_descriptors_here() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // The listing's own descriptor is closed by now: EBADF, ignored.
+        let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     }
 }

@@ -162,8 +162,9 @@ fn run_like_docker_run() {
     );
     assert!(hb(r, &["container", "rm", "named"]).status.success());
 
-    // A caller's open descriptors do not stay open in the shim: here hb
-    // inherits a second copy of the pipe its caller reads to the end (fd 7).
+    // A caller's open descriptors do not stay open in the shim (hb marks what
+    // it inherits close-on-exec): here hb inherits a second copy of the pipe
+    // its caller reads to the end (fd 7).
     let started = std::time::Instant::now();
     let o = Command::new("sh")
         .arg("-c")

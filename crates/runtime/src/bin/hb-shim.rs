@@ -5,7 +5,7 @@
 //! state when the container is gone. The CLI (or the daemon) starts it in a
 //! process group of its own and may exit: the container keeps running.
 //!
-//! The standard library (and one `close`) only — no async runtime — so it stays small.
+//! Standard library only — no async runtime — so it stays small.
 //!
 //! It also applies the restart policy (`--restart no|always|on-failure[:N]|unless-stopped`,
 //! with Docker's backoff: 100 ms doubling to a minute; never after `hb container stop`), and runs
@@ -394,26 +394,7 @@ fn fail(status: &Path, message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Closes what the shim inherited beyond stdin (the lock `start` hands it),
-/// stdout and stderr: whatever the caller of hb had open — a pipe it reads
-/// to its end, a make jobserver — would otherwise stay open as long as the
-/// container runs, here and in crun.
-fn close_inherited() {
-    let fds: Vec<i32> = fs::read_dir("/proc/self/fd")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
-        .collect();
-    // The listing's own descriptor is among them, closed already: EBADF.
-    for fd in fds {
-        let _ = nix::unistd::close(fd);
-    }
-}
-
 fn main() -> ExitCode {
-    close_inherited();
     let a = match args() {
         Ok(a) => a,
         Err(e) => {
