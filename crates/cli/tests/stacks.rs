@@ -864,15 +864,36 @@ fn watch_syncs_restarts_batches_and_ignores() {
             &format!("page {i}\n"),
         );
     }
+    // A batch ends after 30 ms without an event (docs/watch.md); a test
+    // thread descheduled that long between two moves (CI on two cores does
+    // that) legitimately splits the burst there, and only there.
+    let mut pauses = 0;
+    let mut last = Instant::now();
     for i in 0..100 {
         let name = format!("page{i}.html");
         std::fs::rename(staging.join(&name), site.join(&name)).expect("move in");
+        pauses += usize::from(last.elapsed() >= Duration::from_millis(25));
+        last = Instant::now();
     }
     fetch_until(web, "/page99.html", "page 99");
     settle();
     let burst: Vec<String> = actions("web")[n..].to_vec();
-    assert_eq!(burst.len(), 1, "one action for the burst: {burst:?}");
-    assert!(burst[0].contains("synced 100 files"), "{burst:?}");
+    assert!(
+        !burst.is_empty() && burst.len() <= 1 + pauses,
+        "one action for the burst ({pauses} pauses of 25 ms or more in it): {burst:?}"
+    );
+    let synced: usize = burst
+        .iter()
+        .filter_map(|a| {
+            a.split("synced ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(synced, 100, "every file synced once: {burst:?}");
     // an editor that saves by writing a new file and renaming it over the old
     write(&site.join(".index.html.new"), "hello v3\n");
     std::fs::rename(site.join(".index.html.new"), site.join("index.html")).expect("rename");
