@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Times commands side by side, interleaved: round after round, each command
-once, so that a machine whose speed drifts (this VM's does, by a third between
+once (in a new order each round), so that a machine whose speed drifts (this VM's does, by a third between
 minutes, and a network namespace's teardown keeps the kernel busy for seconds)
 slows every command alike. hyperfine runs one command's rounds, then the next's.
 
@@ -9,6 +9,7 @@ Prints, per command, the median and the minimum in ms, then the first
 command's median against each other command's."""
 
 import os
+import random
 import shlex
 import statistics
 import sys
@@ -34,9 +35,15 @@ def once(argv):
 def main():
     runs, warmup, cmds = int(sys.argv[1]), int(sys.argv[2]), [shlex.split(c) for c in sys.argv[3:]]
     times = [[] for _ in cmds]
+    # Each round in a new order: what a command leaves running when it returns
+    # (podman's `container cleanup`, dockerd's, a namespace's teardown) slows
+    # whichever runs next, so that is no one command in particular.
+    rng = random.Random(1)
+    order = list(range(len(cmds)))
     for round_ in range(warmup + runs):
-        for i, argv in enumerate(cmds):
-            t = once(argv)
+        rng.shuffle(order)
+        for i in order:
+            t = once(cmds[i])
             if round_ >= warmup:
                 times[i].append(t)
     medians = [statistics.median(t) * 1000 for t in times]
