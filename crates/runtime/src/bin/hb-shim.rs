@@ -3,7 +3,9 @@
 //! log file in the CRI format (`RFC3339NANO stdout|stderr F|P text`), records
 //! the exit code in a status file written atomically, and removes crun's
 //! state when the container is gone. The CLI (or the daemon) starts it in a
-//! process group of its own and may exit: the container keeps running.
+//! process group of its own and may exit: the container keeps running. Its
+//! stdin is the container's `shim.lock`, locked by whoever started it: held
+//! until the shim exits, it tells a start under way from an interrupted one.
 //!
 //! Standard library only — no async runtime — so it stays small.
 //!
