@@ -353,12 +353,7 @@ fn streams_cancel_and_watch_through_the_daemon() {
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(project.join("src/page.txt"), "through the CLI\n").expect("write");
     wait_for("box: synced 1 file");
-    let pid = watch.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hb_test_support::net::ctrl_c(&watch.0);
     assert!(watch.0.wait().expect("watch ends").success());
     let stopped = hb_api::request(
         &sock,
@@ -392,12 +387,7 @@ fn streams_cancel_and_watch_through_the_daemon() {
     let said = hb_test_support::net::gather_lines(up.0.stderr.take().expect("stderr"));
     hb_test_support::net::line_with(&said, "box", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(300));
-    let pid = up.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hb_test_support::net::ctrl_c(&up.0);
     assert!(up.0.wait().expect("up ends").success());
     let ps = Command::new(bin)
         .args(["ps", "-a", "--format", "json"])

@@ -25,6 +25,11 @@ struct Stack {
     registry: String,
 }
 
+/// The fixture registries, when this test may run (root, crun, iproute2).
+fn registries() -> Option<Registries> {
+    privileged(&["registry", "crun", "ip"]).then(|| Registries::from_env().expect("registries"))
+}
+
 impl Stack {
     fn new(reg: &Registries) -> Self {
         Self::example(reg, "webapp")
@@ -97,7 +102,12 @@ impl Stack {
     }
 
     fn assert_clean(&self) {
-        let left = leaks(self.root.path(), &self.run_dir(), &CONTAINERS);
+        self.assert_left_nothing_of(&CONTAINERS);
+    }
+
+    /// No mount, process, namespace, cgroup or directory of `containers` is left.
+    fn assert_left_nothing_of(&self, containers: &[&str]) {
+        let left = leaks(self.root.path(), &self.run_dir(), containers);
         assert!(left.is_empty(), "left behind: {left:#?}");
     }
 }
@@ -145,10 +155,7 @@ fn line_of(text: &str, container: &str, what: &str) -> usize {
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn webapp_comes_up_in_order_answers_and_goes_down_clean() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::new(&reg);
     let port = free_port();
 
@@ -275,10 +282,7 @@ fn webapp_comes_up_in_order_answers_and_goes_down_clean() {
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn a_taken_port_names_its_holder_and_auto_ports_maps_around_it() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::new(&reg);
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().expect("addr").port();
@@ -323,10 +327,7 @@ fn a_taken_port_names_its_holder_and_auto_ports_maps_around_it() {
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn an_up_killed_half_way_converges_on_the_next() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::new(&reg);
     let port = free_port();
     // Killed while api waits for db to become healthy.
@@ -367,10 +368,7 @@ fn generated(dir: &Path, registry: &str, services: usize) {
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn fifty_services_then_two_hundred_replicas_come_up_reachable_and_go_down_clean() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::new(&reg);
     generated(&st.dir, &reg.anon, 50);
     st.ok(0, &["-p", "load", "up", "-d"]);
@@ -395,8 +393,7 @@ fn fifty_services_then_two_hundred_replicas_come_up_reachable_and_go_down_clean(
     st.ok(0, &["down"]);
     let all: Vec<String> = (0..50).map(|i| format!("load-s{i}-1")).collect();
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    let left = leaks(st.root.path(), &st.run_dir(), &refs);
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&refs);
 
     // One service, 200 containers.
     generated(&st.dir, &reg.anon, 2);
@@ -412,18 +409,14 @@ fn fifty_services_then_two_hundred_replicas_come_up_reachable_and_go_down_clean(
         .chain(["load-s0-1".to_string()])
         .collect();
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    let left = leaks(st.root.path(), &st.run_dir(), &refs);
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&refs);
 }
 
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn up_in_the_foreground_streams_logs_and_ctrl_c_stops_the_stack() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
+    let Some(reg) = registries() else { return };
     use std::io::BufRead;
-    let reg = Registries::from_env().expect("registries");
     let st = Stack::with_compose(
         &reg,
         &format!(
@@ -442,12 +435,7 @@ fn up_in_the_foreground_streams_logs_and_ctrl_c_stops_the_stack() {
     let first = lines.next().expect("a line").expect("utf-8");
     assert_eq!(first, "talker-1 | hello from talker");
     // Ctrl-C: a graceful stop, and hb up returns.
-    let pid = up.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hb_test_support::net::ctrl_c(&up);
     let out = up.wait_with_output().expect("hb up ends");
     assert!(
         out.status.success(),
@@ -458,17 +446,13 @@ fn up_in_the_foreground_streams_logs_and_ctrl_c_stops_the_stack() {
         serde_json::from_str(&st.ok(0, &["ps", "-a", "--format", "json"])).expect("ps json");
     assert_eq!(ps[0]["state"], "exited", "{ps:#}");
     st.ok(0, &["down"]);
-    let left = leaks(st.root.path(), &st.run_dir(), &["fg-talker-1"]);
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&["fg-talker-1"]);
 }
 
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn pause_top_stats_stop_start_kill_and_rm() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::with_compose(
         &reg,
         &format!(
@@ -547,8 +531,7 @@ fn pause_top_stats_stop_start_kill_and_rm() {
         serde_json::json!([])
     );
     st.ok(0, &["down"]);
-    let left = leaks(st.root.path(), &st.run_dir(), &["ops-sleeper-1"]);
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&["ops-sleeper-1"]);
 }
 
 #[test]
@@ -669,12 +652,7 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
         "--rmi all removed the image"
     );
     std::thread::sleep(Duration::from_millis(300));
-    let pid = events.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hb_test_support::net::ctrl_c(&events.0);
     let stdout = events.0.stdout.take().expect("stdout");
     let actions: Vec<String> = std::io::BufReader::new(stdout)
         .lines()
@@ -689,8 +667,7 @@ fn events_cp_and_exec_on_a_terminal_or_detached() {
         .collect();
     let _ = events.0.wait();
     assert_eq!(actions, ["create", "start", "die", "destroy"]);
-    let left = leaks(st.root.path(), &st.run_dir(), &["evt-box-1"]);
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&["evt-box-1"]);
 }
 
 /// What a reboot does to a running stack: every process gone, every mount
@@ -748,10 +725,7 @@ fn reboot(st: &Stack) {
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn a_stack_comes_back_after_a_reboot_with_its_containers_changes() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::new(&reg);
     let port = free_port();
     st.ok(port, &["up", "-d"]);
@@ -790,10 +764,7 @@ fn fetch_until(port: u16, path: &str, want: &str) -> Duration {
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn watch_syncs_restarts_batches_and_ignores() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::example(&reg, "watch");
     let (web, greeter, config, page) = (free_port(), free_port(), free_port(), free_port());
     let env = |c: &mut Command| {
@@ -968,25 +939,15 @@ fn watch_syncs_restarts_batches_and_ignores() {
     write(&st.dir.join("page/index.html"), "page v4\n");
     fetch_until(page, "/", "page v4");
 
-    let pid = watch.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hb_test_support::net::ctrl_c(&watch.0);
     assert!(watch.0.wait().expect("watch ends").success());
     st.ok(web, &["down"]);
-    let left = leaks(
-        st.root.path(),
-        &st.run_dir(),
-        &[
-            "watch-web-1",
-            "watch-greeter-1",
-            "watch-config-1",
-            "watch-page-1",
-        ],
-    );
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&[
+        "watch-web-1",
+        "watch-greeter-1",
+        "watch-config-1",
+        "watch-page-1",
+    ]);
 }
 
 #[test]
@@ -1118,17 +1079,12 @@ volumes:
         .count();
     assert_eq!(in_hostnet, host_links, "host: the host's own links");
     st.ok(0, &["down", "-v"]);
-    let left = leaks(
-        st.root.path(),
-        &st.run_dir(),
-        &[
-            "modes-main-1",
-            "modes-sidecar-1",
-            "modes-hostnet-1",
-            "modes-isolated-1",
-        ],
-    );
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&[
+        "modes-main-1",
+        "modes-sidecar-1",
+        "modes-hostnet-1",
+        "modes-isolated-1",
+    ]);
 
     // --exit-code-from: the stack runs until that service exits, with its code.
     std::fs::write(
@@ -1156,21 +1112,13 @@ volumes:
         "the stack was stopped: {ps:#}"
     );
     st.ok(0, &["down"]);
-    let left = leaks(
-        st.root.path(),
-        &st.run_dir(),
-        &["exits-job-1", "exits-server-1"],
-    );
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&["exits-job-1", "exits-server-1"]);
 }
 
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn a_tty_service_runs_detached_on_a_terminal_the_shim_holds() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::with_compose(
         &reg,
         &format!(
@@ -1208,21 +1156,13 @@ services:
     assert!(plain.contains("not a tty"), "{plain}");
     // It stops like any other service, and leaves nothing behind.
     st.ok(0, &["down", "-t", "1"]);
-    let left = leaks(
-        st.root.path(),
-        &st.run_dir(),
-        &["ttys-term-1", "ttys-plain-1"],
-    );
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    st.assert_left_nothing_of(&["ttys-term-1", "ttys-plain-1"]);
 }
 
 #[test]
 #[ignore = "privileged: root, crun, iproute2 and the fixture registries"]
 fn pull_policy_always_never_and_build() {
-    if !privileged(&["registry", "crun", "ip"]) {
-        return;
-    }
-    let reg = Registries::from_env().expect("registries");
+    let Some(reg) = registries() else { return };
     let st = Stack::new(&reg);
     let write = |services: &str| {
         std::fs::write(

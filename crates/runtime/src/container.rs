@@ -1038,7 +1038,6 @@ pub fn process_alive(pid: u32, comm: &str) -> bool {
     stat.contains(&format!("({comm})")) && !after.starts_with('Z')
 }
 
-/// Mounts the overlay: the image's layers (topmost first) under the container's upper dir.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Helpers for tests that publish ports and watch processes: a free port, an
 //! HTTP GET polled until its answer says something, a child process that dies
-//! with the test, and the lines a child prints, gathered as they come.
+//! with the test, the lines a child prints, gathered as they come, and Ctrl-C.
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
@@ -96,4 +96,13 @@ pub fn host_links() -> usize {
         .output()
         .expect("ip runs");
     String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Sends `child` SIGINT, as Ctrl-C at its terminal would.
+pub fn ctrl_c(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "kill -INT {}", child.id());
 }
