@@ -720,7 +720,7 @@ pub enum ContainerCommand {
         #[arg(required = true)]
         names: Vec<String>,
         /// Remove running containers too (they are killed)
-        #[arg(long)]
+        #[arg(short, long)]
         force: bool,
     },
 }

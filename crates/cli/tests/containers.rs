@@ -186,6 +186,94 @@ fn run_like_docker_run() {
     assert!(hb(r, &["container", "rm", "--force", "holder"])
         .status
         .success());
+
+    // --rm: the container's shim removes it, as Docker's daemon does. The
+    // name is free when `run` returns...
+    for _ in 0..2 {
+        let o = hb(
+            r,
+            &[
+                "container",
+                "run",
+                "--rm",
+                "--name",
+                "again",
+                &busybox,
+                "true",
+            ],
+        );
+        succeeds_with(&o, "");
+    }
+    // ...and the container goes when it exits, even detached (-d --rm)...
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "gone",
+            &busybox,
+            "sleep",
+            "0.3",
+        ],
+    );
+    succeeds_with(&o, "gone\n");
+    let listed = |name: &str| text(&hb(r, &["container", "ls"]).stdout).contains(name);
+    assert!(listed("gone"), "it runs first");
+    let gone_within = |name: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while listed(name) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} is still there 10 s later"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    gone_within("gone");
+    // ...or when the `run` attached to it was killed.
+    let mut attached = Command::new(env!("CARGO_BIN_EXE_hb"))
+        .args(["container", "run", "--rm", "--name", "orphan", &busybox])
+        .args(["sh", "-c", "echo up; sleep 0.5"])
+        .env("HB_ROOT", r)
+        .env("HB_RUN", r.join("run"))
+        .env("HB_SHIM", shim())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("hb runs");
+    let mut up = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(attached.stdout.take().expect("stdout")),
+        &mut up,
+    )
+    .expect("reads");
+    assert_eq!(up, "up\n");
+    attached.kill().expect("kills its own child");
+    let _ = attached.wait();
+    assert!(listed("orphan"), "the container outlives its CLI");
+    gone_within("orphan");
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--rm",
+            "--restart",
+            "always",
+            &busybox,
+            "true",
+        ],
+    );
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("--rm and --restart conflict"),
+        "{}",
+        text(&o.stderr)
+    );
+    let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["again", "gone", "orphan"]);
+    assert!(left.is_empty(), "{left:?}");
     let left: Vec<_> = std::fs::read_dir(r.join("containers"))
         .expect("dir")
         .collect();

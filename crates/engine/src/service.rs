@@ -99,6 +99,7 @@ pub fn supervision(name: &str, s: &Service, image: &hb_image::LocalImage) -> Res
         log_max_files,
         console_socket: None,
         tty_log: tty(s),
+        remove: false,
     })
 }
 

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::cri::{parse_cri, LogLine};
 use crate::host::{Mounts, RealMounts};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
-use crate::wake::Wake;
+use crate::wake::{Wake, Watching};
 use crate::{Error, Result};
 
 /// Where containers live, the programs that run them, and the mounts they need.
@@ -85,7 +85,20 @@ pub struct Supervision {
     /// For a detached container with a terminal (compose `tty: true`): the
     /// shim takes the terminal itself and writes what it prints to the log.
     pub tty_log: bool,
+    /// `--rm`: the shim removes the container once it has exited for good —
+    /// after whoever [`Runtime::attach`]ed to it lets go — as Docker's daemon
+    /// does (`AutoRemove`), so the container goes even if the CLI that ran
+    /// it is killed, and with `-d --rm`. For a container without a network
+    /// of its own: the shim knows nothing of network attachments.
+    pub remove: bool,
 }
+
+/// An attached CLI's hold on a container that removes itself ([`Supervision::remove`]):
+/// its shim removes nothing while this lives (a shared lock on `attach.lock`,
+/// which the shim takes exclusively), so the CLI reads the log to its end first.
+/// Let go by dropping it — or by the CLI's death.
+#[derive(Debug)]
+pub struct Attached(#[allow(dead_code)] fs::File);
 
 /// A healthcheck (compose `healthcheck`, or the image's `Healthcheck`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,7 +405,8 @@ impl Runtime {
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
         self.ensure_rootfs(c)?;
         let status = c.dir.join("status");
-        let wake = Wake::get().filter(|w| w.watch(&c.dir));
+        let watching = Wake::get().and_then(|w| w.watch(&c.dir));
+        let wake = watching.as_ref().map(Watching::wake);
         // The shim's lock, taken here before the shim exists and handed to it
         // as its stdin: held from now until the shim exits, even if this
         // process dies in between, so `status` tells a start under way from an
@@ -442,6 +456,9 @@ impl Runtime {
             cmd.arg("--console-socket").arg(sock);
         } else if supervision.tty_log {
             cmd.args(["--tty-log", "yes"]);
+        }
+        if supervision.remove {
+            cmd.arg("--remove-into").arg(self.trash());
         }
         cmd.arg("--crun")
             .arg(&self.crun)
@@ -637,7 +654,8 @@ impl Runtime {
     /// Waits until the container has exited (or `timeout` passes) and returns its exit code.
     pub fn wait(&self, c: &Container, timeout: Duration) -> Result<i32> {
         let deadline = Instant::now() + timeout;
-        let wake = Wake::get().filter(|w| w.watch(&c.dir));
+        let watching = Wake::get().and_then(|w| w.watch(&c.dir));
+        let wake = watching.as_ref().map(Watching::wake);
         loop {
             let seen = wake.map(Wake::generation);
             match self.status(c) {
@@ -663,6 +681,44 @@ impl Runtime {
             }
             nap(wake, seen, (deadline - now).min(Duration::from_millis(50)));
         }
+    }
+
+    /// Holds a container that removes itself ([`Supervision::remove`]) until
+    /// the returned [`Attached`] is dropped. Take it before [`Runtime::start`]:
+    /// a container may exit as soon as it starts.
+    pub fn attach(&self, c: &Container) -> Result<Attached> {
+        let path = c.dir.join("attach.lock");
+        let f = fs::File::create(&path).map_err(io_err(&path))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockShared)
+            .map_err(io::Error::from)
+            .map_err(io_err(&path))?;
+        Ok(Attached(f))
+    }
+
+    /// Lets go of a container that removes itself (see [`Runtime::attach`])
+    /// and waits until its shim has moved it away: its name is free then.
+    pub fn let_go(&self, c: &Container, held: Attached, timeout: Duration) -> Result<()> {
+        // Polled, not watched: this process (a CLI) exits next, and one with
+        // a watch left on a directory being deleted waits 5–20 ms as it exits
+        // (see `Watching`). The shim's move takes ~0.2 ms.
+        drop(held);
+        let deadline = Instant::now() + timeout;
+        while c.dir.exists() {
+            if Instant::now() > deadline {
+                return Err(Error::Shim {
+                    id: c.id.clone(),
+                    message: format!("it had not removed the container {timeout:?} after its exit"),
+                });
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        Ok(())
+    }
+
+    /// Where shims move the containers they remove, to delete them there:
+    /// the name is free the moment the directory moves.
+    pub fn trash(&self) -> PathBuf {
+        self.root.join("trash")
     }
 
     fn crun(&self, args: &[&str]) -> Result<std::process::Output> {
@@ -934,7 +990,11 @@ impl Runtime {
         if self.mounts.is_mountpoint(&rootfs) {
             self.mounts.unmount(&rootfs).map_err(io_err(&rootfs))?;
         }
-        fs::remove_dir_all(&c.dir).map_err(io_err(&c.dir))?;
+        match fs::remove_dir_all(&c.dir) {
+            // Its shim removed it meanwhile (`--rm`).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            r => r.map_err(io_err(&c.dir))?,
+        }
         remove_cgroups(&self.cgroup_name(&c.id))
     }
 

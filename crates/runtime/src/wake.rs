@@ -14,11 +14,43 @@
 //! a waiter that read the generation before its own check never misses an
 //! event another thread drained.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+/// A watch on a directory, removed when the last guard for it goes: a CLI
+/// that exits with a watch on a directory still busy (its shim writing or
+/// deleting there) waits 5–20 ms in the kernel as its inotify descriptor
+/// closes (a full SRCU grace period); a watch removed as soon as its wait is
+/// over costs nothing.
+pub(crate) struct Watching<'a> {
+    wake: &'a Wake,
+    wd: WatchDescriptor,
+}
+
+impl<'a> Watching<'a> {
+    /// The watcher to wait on.
+    pub(crate) fn wake(&self) -> &'a Wake {
+        self.wake
+    }
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        let mut held = self.wake.held();
+        if let Some(n) = held.get_mut(&self.wd) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.wd);
+                // Gone already if its directory was removed.
+                let _ = self.wake.fd.rm_watch(self.wd);
+            }
+        }
+    }
+}
 
 /// The process's status watcher.
 pub(crate) struct Wake {
@@ -26,6 +58,8 @@ pub(crate) struct Wake {
     /// (generation, whether a thread is polling the descriptor now).
     state: Mutex<(u64, bool)>,
     changed: Condvar,
+    /// How many guards hold each watch.
+    watches: Mutex<HashMap<WatchDescriptor, usize>>,
 }
 
 impl Wake {
@@ -39,20 +73,28 @@ impl Wake {
                 fd,
                 state: Mutex::new((0, false)),
                 changed: Condvar::new(),
+                watches: Mutex::new(HashMap::new()),
             })
         })
         .as_ref()
     }
 
-    /// Watches `dir` for files renamed into it or written there. A watch goes
-    /// by itself when its directory is removed. False if it cannot be added.
-    pub(crate) fn watch(&self, dir: &Path) -> bool {
-        self.fd
-            .add_watch(
-                dir,
-                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-            )
-            .is_ok()
+    /// Watches `dir` for files renamed into it or written there, for as
+    /// long as the returned guard lives (threads watching one directory share
+    /// the watch; the last guard removes it). A watch goes by itself when its
+    /// directory is removed. `None` if it cannot be added.
+    pub(crate) fn watch(&self, dir: &Path) -> Option<Watching<'_>> {
+        let mut held = self.held();
+        let wd = self.fd.add_watch(dir, Self::EVENTS).ok()?;
+        *held.entry(wd).or_insert(0) += 1;
+        Some(Watching { wake: self, wd })
+    }
+
+    /// Files renamed into a directory or written there.
+    const EVENTS: AddWatchFlags = AddWatchFlags::IN_MOVED_TO.union(AddWatchFlags::IN_CLOSE_WRITE);
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<WatchDescriptor, usize>> {
+        self.watches.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The generation to pass to [`Wake::wait`]: read it before checking.
@@ -107,11 +149,27 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// The watcher is the process's: one test at a time.
+    static ONE: Mutex<()> = Mutex::new(());
+
+    /// Lets the events queued already (another test's removed watches) go.
+    fn settle(wake: &Wake) {
+        loop {
+            let seen = wake.generation();
+            wake.wait(seen, Duration::from_millis(20));
+            if wake.generation() == seen {
+                return;
+            }
+        }
+    }
+
     #[test]
     fn a_rename_wakes_every_waiter_and_a_quiet_directory_lets_them_sleep() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().expect("a temporary directory");
         let wake = Wake::get().expect("inotify");
-        assert!(wake.watch(dir.path()));
+        let _watching = wake.watch(dir.path()).expect("a watch");
+        settle(wake);
         // Nothing happens: the wait lasts its whole nap.
         let seen = wake.generation();
         let t = Instant::now();
@@ -143,5 +201,33 @@ mod tests {
             assert!(waited < Duration::from_secs(2), "{waited:?}");
         }
         assert_ne!(wake.generation(), seen);
+    }
+
+    #[test]
+    fn a_watch_lasts_while_a_guard_for_it_does() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let wake = Wake::get().expect("inotify");
+        let renamed = |name: &str| {
+            settle(wake);
+            let seen = wake.generation();
+            let tmp = dir.path().join("tmp");
+            std::fs::write(&tmp, "x").expect("write");
+            std::fs::rename(&tmp, dir.path().join(name)).expect("rename");
+            // The event is there at once; 100 ms is a generous bound.
+            let t = Instant::now();
+            while wake.generation() == seen && t.elapsed() < Duration::from_millis(100) {
+                wake.wait(seen, Duration::from_millis(100));
+            }
+            wake.generation() != seen
+        };
+        let (a, b) = (wake.watch(dir.path()), wake.watch(dir.path()));
+        assert!(a.is_some() && b.is_some());
+        drop(a);
+        assert!(renamed("one"), "the second guard keeps the watch");
+        drop(b);
+        assert!(!renamed("two"), "the last guard removed it");
+        let _c = wake.watch(dir.path()).expect("a watch again");
+        assert!(renamed("three"));
     }
 }

@@ -5,8 +5,9 @@ use std::path::Path;
 
 /// What is left of `containers` of hb root `root` (runtime dir `run`): their
 /// mounts, live `hb-shim`s, crun state, directories and cgroups (in every
-/// hierarchy), and any network namespace or `hb-proxy` of the root. Empty when
-/// nothing is.
+/// hierarchy), and any network namespace or `hb-proxy` of the root; and
+/// whatever the shims of `--rm` containers left in the trash, once they have
+/// had 5 s to delete it. Empty when nothing is.
 pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
     let rt = hb_runtime::container::Runtime::new(
         root.to_path_buf(),
@@ -16,9 +17,26 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
     );
     let tag = rt.tag();
     let mut out = Vec::new();
+    // Removals under way: what is in the trash, and the shims deleting it.
+    let trash = rt.trash().display().to_string();
+    let in_trash = || -> Vec<String> {
+        std::fs::read_dir(&trash)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| format!("in the trash: {}", e.path().display()))
+            .collect()
+    };
+    let removing = || shims().any(|(_, cmd)| cmd.contains(&format!("--remove-into {trash}")));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while (removing() || !in_trash().is_empty()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    out.extend(in_trash());
     let dirs: Vec<String> = containers
         .iter()
         .map(|c| root.join("containers").join(c).display().to_string())
+        .chain([trash.clone()])
         .collect();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     out.extend(
@@ -29,22 +47,8 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
     );
     let ns = hb_net::Net::new(&tag, &hb_net::RealIp).namespaces();
     out.extend(ns.iter().map(|n| format!("network namespace: {n}")));
-    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = p.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
-        let zombie = stat
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-        if zombie || !matches!(comm.trim(), "hb-shim" | "hb-proxy") {
-            continue;
-        }
-        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let netns = hb_net::Net::new(&tag, &hb_net::RealIp).project_ns("");
+    let netns = hb_net::Net::new(&tag, &hb_net::RealIp).project_ns("");
+    for (pid, cmd) in shims() {
         let serves = dirs.iter().any(|d| cmd.contains(&format!("{d} ")));
         if serves || cmd.contains(netns.trim_end_matches('-')) {
             out.push(format!("process {pid}: {cmd}"));
@@ -69,4 +73,28 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The live (not zombie) `hb-shim` and `hb-proxy` processes: pid and command line.
+fn shims() -> impl Iterator<Item = (String, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|p| {
+            let pid = p.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+            if zombie || !matches!(comm.trim(), "hb-shim" | "hb-proxy") {
+                return None;
+            }
+            let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+        })
 }

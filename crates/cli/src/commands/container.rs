@@ -121,6 +121,16 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
     let bridged = a.network == "bridge" || !a.publish.is_empty();
+    if a.rm && a.restart.as_deref().is_some_and(|r| r != "no") {
+        bail!("--rm and --restart conflict: a container that restarts is never removed (as with docker run)");
+    }
+    // The shim removes the container when it exits, as Docker's daemon does:
+    // even if this CLI is killed, and with -d. A bridged one is removed here,
+    // with its address on the one-off network and its port proxy.
+    supervision.remove = a.rm && !bridged;
+    if a.rm && a.detach && bridged {
+        bail!("-d --rm with a bridged network (--network bridge, -p) would leave its address and port proxy behind when it exits: run it attached, or without --rm and `hb container rm` it");
+    }
     let ports = publish_flags(&a.publish)?;
     if a.network == "host" {
         if !ports.is_empty() {
@@ -165,6 +175,19 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     for w in &c.warnings {
         crate::project::note(&format!("warning: {w}"));
     }
+    // Attached before it starts: a container may exit, and its shim remove
+    // it, before this run has read its output.
+    let attached = if supervision.remove && !a.detach {
+        match rt.attach(&c) {
+            Ok(held) => Some(held),
+            Err(e) => {
+                let _ = remove_one(&rt, &c);
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
+    };
     if let Err(e) = rt
         .start(&c, &supervision)
         .map_err(anyhow::Error::from)
@@ -194,7 +217,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         }
         None => follow(&rt, &c, 0, false)?,
     };
-    if a.rm {
+    if let Some(held) = attached {
+        rt.let_go(&c, held, Duration::from_secs(10))?;
+    } else if a.rm && !supervision.remove {
         remove_one(&rt, &c)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))

@@ -7,7 +7,8 @@
 //! stdin is the container's `shim.lock`, locked by whoever started it: held
 //! until the shim exits, it tells a start under way from an interrupted one.
 //!
-//! Standard library only — no async runtime — so it stays small.
+//! Standard library only (and `rustix` for a lock and an unmount) — no async
+//! runtime — so it stays small.
 //!
 //! It also applies the restart policy (`--restart no|always|on-failure[:N]|unless-stopped`,
 //! with Docker's backoff: 100 ms doubling to a minute; never after `hb container stop`), and runs
@@ -15,7 +16,10 @@
 //!
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
 //!        [--restart POLICY] [--health SPEC] [--log-max-size N] [--log-max-files N]
-//!        [--console-socket PATH] [--tty-log yes]
+//!        [--console-socket PATH] [--tty-log yes] [--remove-into TRASH]
+//!
+//! `--remove-into TRASH`, for `--rm`: once the container has exited for good,
+//! the shim removes it (see `remove_container`).
 //!
 //! `--tty-log yes`, for a detached container with a terminal (compose `tty:
 //! true`): the shim listens on `console.sock` beside the status file, takes
@@ -396,6 +400,42 @@ fn fail(status: &Path, message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The container has exited and will not run again: with `--remove-into`,
+/// it goes (`--rm`).
+fn done_for_good(a: &HashMap<String, String>) -> ExitCode {
+    let Some(trash) = a.get("remove-into") else {
+        return ExitCode::SUCCESS;
+    };
+    match remove_container(Path::new(&a["bundle"]), &a["id"], Path::new(trash)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hb-shim: cannot remove {}: {e}", a["id"]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Removes an exited container: waits until no CLI is attached (it holds
+/// `attach.lock` shared while it reads the log to its end), moves its
+/// directory into `trash` — its name is free from then on, and an attached
+/// CLI waits for no more — then unmounts its rootfs and deletes it. crun
+/// removed its own state and the cgroups when `crun run` ended.
+fn remove_container(bundle: &Path, id: &str, trash: &Path) -> io::Result<()> {
+    if let Ok(attached) = File::open(bundle.join("attach.lock")) {
+        rustix::fs::flock(&attached, rustix::fs::FlockOperation::LockExclusive)?;
+    }
+    fs::create_dir_all(trash)?;
+    let gone = trash.join(format!("{id}.{}", std::process::id()));
+    fs::rename(bundle, &gone)?;
+    // Detached, so that nothing below can keep the delete from reaching
+    // through the mount into the image's layers.
+    match rustix::mount::unmount(gone.join("rootfs"), rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    fs::remove_dir_all(&gone)
+}
+
 fn main() -> ExitCode {
     let a = match args() {
         Ok(a) => a,
@@ -532,7 +572,7 @@ fn main() -> ExitCode {
             &format!("{{\"state\":\"{state}\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts}}}\n"),
         );
         if !again {
-            return ExitCode::SUCCESS;
+            return done_for_good(&a);
         }
         let wait_until = Instant::now() + backoff(restarts);
         while Instant::now() < wait_until {
@@ -541,7 +581,7 @@ fn main() -> ExitCode {
                     &status,
                     &format!("{{\"state\":\"exited\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts}}}\n"),
                 );
-                return ExitCode::SUCCESS;
+                return done_for_good(&a);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
