@@ -12,8 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-cargo build --release --locked --quiet -p hb-cli
-hb="$PWD/target/release/hb"
+hb="$(scripts/build-release.sh)/hb"   # as shipped: hb static
 work=$(mktemp -d "${HB_BENCH_DIR:-/var/tmp}/hb-bench.XXXXXX")
 trap 'tests/fixtures/registry.sh stop "$work/reg" >/dev/null; rm -rf "$work"' EXIT
 tests/fixtures/images.sh build >/dev/null

@@ -12,8 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
-cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
-hb="$PWD/target/release/hb"
+hb="$(scripts/build-release.sh)/hb"   # hb static, hb-shim and hb-proxy beside it
 tests/fixtures/images.sh build >/dev/null
 work=$(mktemp -d /var/tmp/hb-bench-run.XXXXXX)
 export HB_ROOT="$work/root" HB_RUN="$work/run"

@@ -26,8 +26,7 @@ PROJ=hbpeer
 export DOCKER_HOST=${DOCKER_HOST:-unix:///run/hb-docker.sock}
 curl -sf -o /dev/null http://127.0.0.1:5000/v2/ || { echo "registry 127.0.0.1:5000 is down: run $PEERS/setup-all.sh" >&2; exit 1; }
 
-cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
-hb="$PWD/target/release/hb"
+hb="$(scripts/build-release.sh)/hb"   # hb static, hb-shim and hb-proxy beside it
 work=/var/tmp/hb-bench-stack
 mkdir -p "$work"
 export HB_ROOT=$work/root HB_RUN=$work/run

@@ -9,8 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-30}
-cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
-hb="$PWD/target/release/hb"
+hb="$(scripts/build-release.sh)/hb"   # hb static, hb-shim and hb-proxy beside it
 work=/var/tmp/hb-bench-watch
 rm -rf "$work"; mkdir -p "$work"
 cp -r bench/watch-project "$work/project"

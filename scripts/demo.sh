@@ -17,8 +17,7 @@ ensure_rust
 apt_install busybox-static crun tini iproute2 curl
 cgroup_fixup
 echo "==> building hb"
-cargo build --release --locked --quiet -p hb-cli -p hb-runtime -p hb-net
-hb="${CARGO_TARGET_DIR:-$PWD/target}/release/hb"
+hb="$(scripts/build-release.sh)/hb"
 export HB_ROOT=${HB_ROOT:-/var/lib/hb-demo}
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds hb's release binaries into one directory and prints its path:
+#   hb        linked statically (glibc's crt-static, for this machine's target):
+#             no shared libraries to map and relocate, 0.7 ms less for every
+#             command on this VM (`hb --version` 1.7 -> 1.0 ms, hyperfine);
+#   hb-shim, hb-proxy   linked dynamically: they live as long as their
+#             container and share libc's pages with the rest of the machine,
+#             which keeps a shim's PSS under 1 MB (static: 1.4 MB).
+# hb finds the other two beside itself. Usage: hb=$(scripts/build-release.sh)/hb
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-$PWD/target}
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --locked --quiet -p hb-runtime -p hb-net
+# --target keeps RUSTFLAGS off the build scripts and proc macros, which
+# cannot be linked statically.
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release --locked --quiet --target "$host" -p hb-cli --bin hb
+out="$target/hb-release"
+mkdir -p "$out"
+for b in "$host/release/hb" release/hb-shim release/hb-proxy; do
+  cp -f "$target/$b" "$out.tmp-$(basename "$b")"
+  mv -f "$out.tmp-$(basename "$b")" "$out/$(basename "$b")"
+done
+echo "$out"
