@@ -722,16 +722,27 @@ impl Runtime {
     }
 
     fn crun(&self, args: &[&str]) -> Result<std::process::Output> {
-        Command::new(&self.crun)
-            .arg("--root")
-            .arg(self.run.join("crun"))
-            .args(args)
+        let (mut cmd, _copy) = self.crun_command(args.first().copied().unwrap_or(""));
+        cmd.args(args)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| Error::Io {
                 path: self.crun.clone(),
                 source: e,
             })
+    }
+
+    /// `crun --root …`, ready for `op`'s arguments; for `exec`, which starts a
+    /// process in a container, from a sealed copy (see [`crate::sealed`]),
+    /// to keep open until it has spawned.
+    fn crun_command(&self, op: &str) -> (Command, Option<fs::File>) {
+        let (mut cmd, copy) = if op == "exec" {
+            crate::sealed::command(&self.crun)
+        } else {
+            (Command::new(&self.crun), None)
+        };
+        cmd.arg("--root").arg(self.run.join("crun"));
+        (cmd, copy)
     }
 
     /// Runs `crun OP ARGS… ID`: its stdout, or its stderr as the error.
@@ -835,9 +846,8 @@ impl Runtime {
         let args = self.exec_args(c, command, env, user, workdir, ExecMode::Detach)?;
         // The detached process inherits crun's stdio: pipes would keep us
         // waiting for it, so it gets none (and crun's own message is lost).
-        let status = Command::new(&self.crun)
-            .arg("--root")
-            .arg(self.run.join("crun"))
+        let (mut cmd, _copy) = self.crun_command("exec");
+        let status = cmd
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -878,10 +888,8 @@ impl Runtime {
             workdir,
             ExecMode::Console(console_socket),
         )?;
-        Command::new(&self.crun)
-            .arg("--root")
-            .arg(self.run.join("crun"))
-            .args(&args)
+        let (mut cmd, _copy) = self.crun_command("exec");
+        cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -985,6 +993,12 @@ impl Runtime {
         if self.run.join("crun").join(&c.id).exists() {
             let _ = self.crun(&["kill", &c.id, "KILL"]);
             let _ = self.crun(&["delete", "--force", &c.id]);
+        }
+        // A shim still recording the exit writes into the directory: let it
+        // finish (it holds its lock until it exits) before deleting it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while shim_lock_held(&c.dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
         let rootfs = c.dir.join("rootfs");
         if self.mounts.is_mountpoint(&rootfs) {

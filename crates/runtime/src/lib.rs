@@ -24,6 +24,7 @@ pub mod cri;
 pub mod doctor;
 pub mod host;
 pub mod observe;
+pub mod sealed;
 pub mod spec;
 mod wake;
 

@@ -46,6 +46,10 @@ use cri::timestamp;
 #[path = "../console.rs"]
 mod console;
 
+// crun from a sealed copy, so that it need not copy and re-execute itself.
+#[path = "../sealed.rs"]
+mod sealed;
+
 /// A log line longer than this is split into partial (`P`) lines.
 const MAX_LINE: usize = 16 * 1024;
 
@@ -299,7 +303,7 @@ fn check_health(
             std::thread::sleep(Duration::from_millis(10).min(wait));
         }
         let start = timestamp(SystemTime::now());
-        let mut cmd = Command::new(&crun);
+        let (mut cmd, _copy) = sealed::command(Path::new(&crun));
         cmd.args(["--root", &root, "exec", &id])
             .args(&h.argv)
             .stdin(Stdio::null())
@@ -491,7 +495,8 @@ fn main() -> ExitCode {
             (None, Some(s)) => vec![format!("--console-socket={s}")],
             (None, None) => Vec::new(),
         };
-        let mut child = match Command::new(&a["crun"])
+        let (mut crun, copy) = sealed::command(Path::new(&a["crun"]));
+        let spawned = crun
             .args(["--root", &a["root"], "run"])
             .args(&console)
             // Written once crun has its state and the container runs: it wakes
@@ -501,8 +506,10 @@ fn main() -> ExitCode {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-        {
+            .spawn();
+        // crun maps its copy now; the shim need not hold it for the container's life.
+        drop(copy);
+        let mut child = match spawned {
             Ok(c) => c,
             Err(e) => return fail(&status, &format!("cannot run {}: {e}", a["crun"])),
         };
