@@ -431,13 +431,35 @@ fn remove_container(bundle: &Path, id: &str, trash: &Path) -> io::Result<()> {
     fs::create_dir_all(trash)?;
     let gone = trash.join(format!("{id}.{}", std::process::id()));
     fs::rename(bundle, &gone)?;
+    delete(&gone)?;
+    // What shims killed half-way through a removal left (`<id>.<pid>` of a
+    // pid that is no live shim's) goes with this one.
+    for e in fs::read_dir(trash)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .rsplit_once('.')
+            .and_then(|(_, p)| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !shim_alive(p)) {
+            let _ = delete(&e.path());
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts a container directory's rootfs and deletes the directory.
+fn delete(dir: &Path) -> io::Result<()> {
     // Detached, so that nothing below can keep the delete from reaching
     // through the mount into the image's layers.
-    match rustix::mount::unmount(gone.join("rootfs"), rustix::mount::UnmountFlags::DETACH) {
+    match rustix::mount::unmount(dir.join("rootfs"), rustix::mount::UnmountFlags::DETACH) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
         Err(e) => return Err(e.into()),
     }
-    fs::remove_dir_all(&gone)
+    fs::remove_dir_all(dir)
+}
+
+/// True if `pid` is a live hb-shim.
+fn shim_alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "hb-shim")
 }
 
 fn main() -> ExitCode {
