@@ -42,8 +42,8 @@ fn start(r: &Path, bin: &Path, sock: &Path) -> Daemon {
             .arg("daemon")
             .env("HB_ROOT", r)
             .env("HB_RUN", r.join("run"))
-            .env("HB_SHIM", bin.with_file_name("hb-shim"))
-            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .env("HB_SHIM", hb_test_support::companion(bin, "hb-shim"))
+            .env("HB_PROXY", hb_test_support::companion(bin, "hb-proxy"))
             .stderr(Stdio::null())
             .spawn()
             .expect("hb daemon"),

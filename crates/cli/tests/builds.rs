@@ -67,8 +67,8 @@ impl Project {
             .current_dir(&self.dir)
             .env("HB_ROOT", self.root.path())
             .env("HB_RUN", self.root.path().join("run"))
-            .env("HB_SHIM", bin.with_file_name("hb-shim"))
-            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .env("HB_SHIM", hb_test_support::companion(bin, "hb-shim"))
+            .env("HB_PROXY", hb_test_support::companion(bin, "hb-proxy"))
             .env("HB_REGISTRY", &self.registry)
             .env("BUILD_PORT", self.port.to_string());
         c

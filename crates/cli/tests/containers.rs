@@ -6,13 +6,7 @@ use std::process::{Command, Output};
 use hb_test_support::{privileged, Registries};
 
 fn shim() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_hb")).with_file_name("hb-shim");
-    assert!(
-        p.is_file(),
-        "{} is missing: build the workspace first (scripts/test.sh does)",
-        p.display()
-    );
-    p
+    hb_test_support::companion(Path::new(env!("CARGO_BIN_EXE_hb")), "hb-shim")
 }
 
 fn hb(root: &Path, args: &[&str]) -> Output {

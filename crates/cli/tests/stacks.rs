@@ -74,8 +74,8 @@ impl Stack {
             .current_dir(&self.dir)
             .env("HB_ROOT", self.root.path())
             .env("HB_RUN", self.run_dir())
-            .env("HB_SHIM", bin.with_file_name("hb-shim"))
-            .env("HB_PROXY", bin.with_file_name("hb-proxy"))
+            .env("HB_SHIM", hb_test_support::companion(bin, "hb-shim"))
+            .env("HB_PROXY", hb_test_support::companion(bin, "hb-proxy"))
             .env("HB_REGISTRY", &self.registry)
             .env("WEBAPP_PORT", port.to_string());
         c

@@ -60,6 +60,19 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `name` (hb-shim, hb-proxy) beside the `hb` binary under test, which finds
+/// them there. Panics, saying what to do, when it is missing: `cargo test -p
+/// hb-cli` builds `hb` alone, and a container without its shim never starts.
+pub fn companion(hb: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let p = hb.with_file_name(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`; scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
 /// True if `tool` is on PATH.
 pub fn which(tool: &str) -> bool {
     std::env::var_os("PATH")
