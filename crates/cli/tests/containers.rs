@@ -223,13 +223,16 @@ fn run_like_docker_run() {
             "--name",
             "gone",
             &busybox,
-            "sleep",
-            "0.3",
+            "sh",
+            "-c",
+            "echo hi; sleep 1",
         ],
     );
     succeeds_with(&o, "gone\n");
     let listed = |name: &str| text(&hb(r, &["container", "ls"]).stdout).contains(name);
     assert!(listed("gone"), "it runs first");
+    // `logs -f` ends when it does, though its log goes with it.
+    succeeds_with(&hb(r, &["container", "logs", "-f", "gone"]), "hi\n");
     let gone_within = |name: &str| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while listed(name) {
@@ -241,6 +244,27 @@ fn run_like_docker_run() {
         }
     };
     gone_within("gone");
+    // `stop` of one stops it, and it goes.
+    let o = hb(
+        r,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "stopped",
+            &busybox,
+            "sleep",
+            "30",
+        ],
+    );
+    succeeds_with(&o, "stopped\n");
+    succeeds_with(
+        &hb(r, &["container", "stop", "-t", "1", "stopped"]),
+        "stopped\n",
+    );
+    gone_within("stopped");
     // ...or when the `run` attached to it was killed.
     let mut attached = Command::new(env!("CARGO_BIN_EXE_hb"))
         .args(["container", "run", "--rm", "--name", "orphan", &busybox])
@@ -280,7 +304,8 @@ fn run_like_docker_run() {
         "{}",
         text(&o.stderr)
     );
-    let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["again", "gone", "orphan"]);
+    let left =
+        hb_test_support::leaks::leaks(r, &r.join("run"), &["again", "gone", "stopped", "orphan"]);
     assert!(left.is_empty(), "{left:?}");
     let left: Vec<_> = std::fs::read_dir(r.join("containers"))
         .expect("dir")

@@ -670,6 +670,7 @@ impl Runtime {
                         message: error.unwrap_or_default(),
                     })
                 }
+                None if !c.dir.exists() => return Err(Error::Removed { id: c.id.clone() }),
                 _ => {}
             }
             let now = Instant::now();

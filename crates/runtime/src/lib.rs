@@ -90,6 +90,13 @@ pub enum Error {
         /// The container.
         id: String,
     },
+    /// The container is gone: its shim removed it when it exited (`--rm`),
+    /// taking the exit code with it.
+    #[error("container {id} was removed when it exited (--rm)")]
+    Removed {
+        /// The container.
+        id: String,
+    },
     /// The container did not exit in time.
     #[error("container {id} was still running after {waited:?}")]
     Timeout {

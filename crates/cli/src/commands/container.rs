@@ -576,9 +576,16 @@ pub fn follow(rt: &Runtime, c: &Container, from: usize, timestamps: bool) -> Res
         let exited = match rt.wait(c, Duration::from_millis(20)) {
             Ok(code) => Some(code),
             Err(hb_runtime::Error::Timeout { .. }) => None,
+            // Its shim removed it as it exited (`-d --rm`; an attached `run`
+            // holds it until it has read everything): its log went with it.
+            Err(hb_runtime::Error::Removed { .. }) => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        let lines = rt.logs(c)?;
+        let lines = match rt.logs(c) {
+            Ok(lines) => lines,
+            Err(_) if !c.dir.exists() => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
         for l in lines.get(shown..).unwrap_or_default() {
             emit(l, timestamps)?;
         }
@@ -611,7 +618,11 @@ pub fn stop(names: &[String], secs: u64) -> Result<ExitCode> {
             .and_then(|s| s.find(&rt.image_of(&c)).ok().and_then(|r| s.image(&r).ok()))
             .and_then(|img| img.config.config.stop_signal)
             .unwrap_or_else(|| "TERM".into());
-        rt.stop(&c, &signal, Duration::from_secs(secs))?;
+        match rt.stop(&c, &signal, Duration::from_secs(secs)) {
+            // Stopped, and removed by its shim (`--rm`).
+            Ok(_) | Err(hb_runtime::Error::Removed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         print(&format!("{n}\n"))?;
     }
     Ok(ExitCode::SUCCESS)

@@ -20,10 +20,28 @@ sock_path, project_dir = sys.argv[1], sys.argv[2]
 mode = sys.argv[3] if len(sys.argv) > 3 else "full"
 
 
+class Lines:
+    """A connection's lines: read through a buffer, written straight to the
+    socket. Not `makefile("rw")`: its text layer drops the characters it has
+    read ahead (the next notification, already arrived) whenever it writes."""
+
+    def __init__(self, c):
+        self.c, self.r = c, c.makefile("r", encoding="utf-8", newline="\n")
+
+    def readline(self):
+        return self.r.readline()
+
+    def write(self, text):
+        self.c.sendall(text.encode("utf-8"))
+
+    def flush(self):
+        pass
+
+
 def connect():
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.connect(sock_path)
-    return c, c.makefile("rw", encoding="utf-8", newline="\n")
+    return c, Lines(c)
 
 
 if mode == "refused":
