@@ -213,22 +213,12 @@ fn run_like_docker_run() {
         succeeds_with(&o, "");
     }
     // ...and the container goes when it exits, even detached (-d --rm)...
-    let o = hb(
-        r,
-        &[
-            "container",
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            "gone",
-            &busybox,
-            "sh",
-            "-c",
-            "echo hi; sleep 1",
-        ],
-    );
-    succeeds_with(&o, "gone\n");
+    let detached_rm = |name: &str, command: &[&str]| {
+        let mut args = vec!["container", "run", "-d", "--rm", "--name", name, &busybox];
+        args.extend_from_slice(command);
+        succeeds_with(&hb(r, &args), &format!("{name}\n"));
+    };
+    detached_rm("gone", &["sh", "-c", "echo hi; sleep 1"]);
     let listed = |name: &str| text(&hb(r, &["container", "ls"]).stdout).contains(name);
     assert!(listed("gone"), "it runs first");
     // `logs -f` ends when it does, though its log goes with it.
@@ -245,21 +235,7 @@ fn run_like_docker_run() {
     };
     gone_within("gone");
     // `stop` of one stops it, and it goes.
-    let o = hb(
-        r,
-        &[
-            "container",
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            "stopped",
-            &busybox,
-            "sleep",
-            "30",
-        ],
-    );
-    succeeds_with(&o, "stopped\n");
+    detached_rm("stopped", &["sleep", "30"]);
     succeeds_with(
         &hb(r, &["container", "stop", "-t", "1", "stopped"]),
         "stopped\n",
