@@ -625,11 +625,14 @@ pub enum NetworkCommand {
 pub enum ContainerCommand {
     /// Run a one-off container, like `docker run` (pulls the image if needed)
     Run(Box<RunArgs>),
-    /// List containers
+    /// List containers (running ones; -a for all)
     Ls {
         /// Output format
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+        /// Exited and created containers too
+        #[arg(short, long)]
+        all: bool,
     },
     /// Stop containers: their stop signal, then SIGKILL after the timeout
     Stop {

@@ -133,7 +133,7 @@ fn run_like_docker_run() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let ls: serde_json::Value =
-            serde_json::from_slice(&hb(r, &["container", "ls", "--format", "json"]).stdout)
+            serde_json::from_slice(&hb(r, &["container", "ls", "-a", "--format", "json"]).stdout)
                 .expect("json");
         if ls[0]["status"] == "exited (0)" {
             assert_eq!(ls[0]["name"], "named");
@@ -142,6 +142,8 @@ fn run_like_docker_run() {
         assert!(std::time::Instant::now() < deadline, "it exits: {ls}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // As `docker ps`: without -a, only what runs.
+    succeeds_with(&hb(r, &["container", "ls"]), "NAME  IMAGE  STATUS\n");
     assert_eq!(
         text(&hb(r, &["container", "logs", "--tail", "1", "named"]).stdout),
         "three\n"
@@ -219,7 +221,7 @@ fn run_like_docker_run() {
         succeeds_with(&hb(r, &args), &format!("{name}\n"));
     };
     detached_rm("gone", &["sh", "-c", "echo hi; sleep 1"]);
-    let listed = |name: &str| text(&hb(r, &["container", "ls"]).stdout).contains(name);
+    let listed = |name: &str| text(&hb(r, &["container", "ls", "-a"]).stdout).contains(name);
     assert!(listed("gone"), "it runs first");
     // `logs -f` ends when it does, though its log goes with it.
     succeeds_with(&hb(r, &["container", "logs", "-f", "gone"]), "hi\n");

@@ -475,12 +475,16 @@ fn state(rt: &Runtime, c: &Container) -> String {
     }
 }
 
-pub fn list(format: ListFormat) -> Result<ExitCode> {
+/// `hb container ls [-a]`: as `docker ps`, the containers that run (and those
+/// whose shim is gone: `failed` needs looking at); `-a` adds the exited and
+/// the merely created.
+pub fn list(format: ListFormat, all: bool) -> Result<ExitCode> {
     let rt = context::runtime_dirs();
     let rows: Vec<(String, String, String)> = rt
         .list()
         .iter()
         .map(|c| (c.id.clone(), rt.image_of(c), state(&rt, c)))
+        .filter(|(_, _, s)| all || !(s.starts_with("exited") || s == "created"))
         .collect();
     let text = match format {
         ListFormat::Json => {
@@ -507,7 +511,7 @@ pub fn list(format: ListFormat) -> Result<ExitCode> {
 fn find(rt: &Runtime, name: &str) -> Result<Container> {
     match rt.get(name) {
         Some(c) => Ok(c),
-        None => bail!("no container named {name}; `hb container ls` lists them"),
+        None => bail!("no container named {name}; `hb container ls -a` lists them"),
     }
 }
 

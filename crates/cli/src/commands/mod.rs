@@ -109,7 +109,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Doctor { fix, format } => doctor::run(fix, format),
         Command::Container(Lazy(ContainerCommand::Run(a))) => container::run(&a),
         Command::Network(Lazy(NetworkCommand::Prune { force: _ })) => container::network_prune(),
-        Command::Container(Lazy(ContainerCommand::Ls { format })) => container::list(format),
+        Command::Container(Lazy(ContainerCommand::Ls { format, all })) => {
+            container::list(format, all)
+        }
         Command::Container(Lazy(ContainerCommand::Logs {
             name,
             timestamps,
