@@ -179,11 +179,18 @@ fn run_like_docker_run() {
         "the caller's pipe stayed open in the shim for {:?}",
         started.elapsed()
     );
-    // crun runs from hb's sealed copy of itself, so it need not make its own
-    // and execute itself a second time (CVE-2019-5736's defence, kept).
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(r.join("containers/holder/status")).expect("status"))
             .expect("json");
+    // Its shim was started ahead of it and handed the container (runtime::handoff).
+    let shim_cmd = std::fs::read(format!("/proc/{}/cmdline", status["shim_pid"])).expect("shim");
+    assert!(
+        shim_cmd.ends_with(b"hb-shim\0--wait\0"),
+        "{}",
+        String::from_utf8_lossy(&shim_cmd)
+    );
+    // crun runs from hb's sealed copy of itself, so it need not make its own
+    // and execute itself a second time (CVE-2019-5736's defence, kept).
     let crun = std::fs::read_link(format!("/proc/{}/exe", status["crun_pid"])).expect("crun runs");
     assert!(
         crun.to_string_lossy().starts_with("/memfd:hb-crun"),

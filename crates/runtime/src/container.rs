@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use hb_image::LocalImage;
 use serde::Deserialize;
 
+use std::os::fd::AsFd;
+
 use crate::cri::{parse_cri, LogLine};
 use crate::host::{Mounts, RealMounts};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
@@ -99,6 +101,12 @@ pub struct Supervision {
 /// Let go by dropping it — or by the CLI's death.
 #[derive(Debug)]
 pub struct Attached(#[allow(dead_code)] fs::File);
+
+/// An hb-shim started ahead of its container ([`Runtime::prespawn`]): its
+/// end of the socket the container is handed over on. Dropped unused, the
+/// shim exits.
+#[derive(Debug)]
+pub struct Prespawned(std::os::fd::OwnedFd);
 
 /// A healthcheck (compose `healthcheck`, or the image's `Healthcheck`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -401,16 +409,48 @@ impl Runtime {
 
     /// Starts the container under a detached hb-shim.
     pub fn start(&self, c: &Container, supervision: &Supervision) -> Result<()> {
+        self.start_with(c, supervision, None)
+    }
+
+    /// An hb-shim started ahead of its container, waiting for it (see
+    /// [`crate::handoff`]); pass it to [`Runtime::start_with`]. `None` if it
+    /// cannot be started (the container's start will say why).
+    pub fn prespawn(&self) -> Option<Prespawned> {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let (ours, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .ok()?;
+        self.shim_command()
+            .arg("--wait")
+            .stdin(Stdio::from(theirs))
+            .spawn()
+            .ok()?;
+        Some(Prespawned(ours))
+    }
+
+    /// [`Runtime::start`], handing the container to `shim` if one was started
+    /// ahead ([`Runtime::prespawn`]; a new one is spawned if it is gone).
+    pub fn start_with(
+        &self,
+        c: &Container,
+        supervision: &Supervision,
+        shim: Option<Prespawned>,
+    ) -> Result<()> {
         let crun_root = self.run.join("crun");
         fs::create_dir_all(&crun_root).map_err(io_err(&crun_root))?;
         self.ensure_rootfs(c)?;
         let status = c.dir.join("status");
         let watching = Wake::get().and_then(|w| w.watch(&c.dir));
         let wake = watching.as_ref().map(Watching::wake);
-        // The shim's lock, taken here before the shim exists and handed to it
-        // as its stdin: held from now until the shim exits, even if this
-        // process dies in between, so `status` tells a start under way from an
-        // interrupted one — and a shim that runs already is never doubled.
+        // The shim's lock, taken here before the shim has the container and
+        // handed to it (as its stdin, or over its socket): held from now until
+        // the shim exits, even if this process dies in between, so `status`
+        // tells a start under way from an interrupted one — and a shim that
+        // runs already is never doubled.
         let lock_path = c.dir.join("shim.lock");
         let lock = fs::OpenOptions::new()
             .create(true)
@@ -423,66 +463,70 @@ impl Runtime {
             let starting = c.dir.join("status.starting");
             fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
             fs::rename(&starting, &status).map_err(io_err(&status))?;
-            let stdin = lock.try_clone().map_err(io_err(&lock_path))?;
-            self.spawn_shim(c, supervision, &crun_root, stdin)?;
+            let args = self.shim_args(c, supervision, &crun_root);
+            let handed = shim
+                .is_some_and(|s| crate::handoff::send(s.0.as_fd(), &args, lock.as_fd()).is_ok());
+            if !handed {
+                let stdin = lock.try_clone().map_err(io_err(&lock_path))?;
+                self.shim_command()
+                    .args(&args)
+                    .stdin(stdin)
+                    .spawn()
+                    .map_err(|e| Error::Io {
+                        path: self.shim.clone(),
+                        source: e,
+                    })?;
+            }
         }
         drop(lock);
         self.wait_started(c, &crun_root, wake)
     }
 
-    /// Spawns the container's hb-shim, detached, `lock` as its stdin.
-    fn spawn_shim(
-        &self,
-        c: &Container,
-        supervision: &Supervision,
-        crun_root: &Path,
-        lock: fs::File,
-    ) -> Result<()> {
+    /// hb-shim, detached: no output, and a process group of its own, so a
+    /// Ctrl-C at the terminal does not reach it and it outlives the CLI.
+    fn shim_command(&self) -> Command {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.shim);
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        cmd
+    }
+
+    /// The container's hb-shim arguments.
+    fn shim_args(&self, c: &Container, supervision: &Supervision, crun_root: &Path) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        let mut arg = |k: &str, v: &dyn std::fmt::Display| {
+            args.push(k.to_string());
+            args.push(v.to_string());
+        };
         if let Some(r) = &supervision.restart {
-            cmd.args(["--restart", r]);
+            arg("--restart", r);
         }
         if let Some(h) = supervision.health.as_ref().and_then(HealthSpec::to_arg) {
-            cmd.arg("--health").arg(h);
+            arg("--health", &h);
         }
         if let Some(n) = supervision.log_max_size {
-            cmd.arg("--log-max-size").arg(n.to_string());
+            arg("--log-max-size", &n);
         }
         if let Some(n) = supervision.log_max_files {
-            cmd.arg("--log-max-files").arg(n.to_string());
+            arg("--log-max-files", &n);
         }
         if let Some(sock) = &supervision.console_socket {
-            cmd.arg("--console-socket").arg(sock);
+            arg("--console-socket", &sock.display());
         } else if supervision.tty_log {
-            cmd.args(["--tty-log", "yes"]);
+            arg("--tty-log", &"yes");
         }
         if supervision.remove {
-            cmd.arg("--remove-into").arg(self.trash());
+            arg("--remove-into", &self.trash().display());
         }
-        cmd.arg("--crun")
-            .arg(&self.crun)
-            .arg("--root")
-            .arg(crun_root)
-            .arg("--bundle")
-            .arg(&c.dir)
-            .args(["--id", &c.id])
-            .arg("--log")
-            .arg(c.dir.join("ctr.log"))
-            .arg("--status")
-            .arg(c.dir.join("status"))
-            .stdin(lock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group: a Ctrl-C at the terminal does not reach it,
-            // and it outlives the CLI.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| Error::Io {
-                path: self.shim.clone(),
-                source: e,
-            })?;
-        Ok(())
+        arg("--crun", &self.crun.display());
+        arg("--root", &crun_root.display());
+        arg("--bundle", &c.dir.display());
+        arg("--id", &c.id);
+        arg("--log", &c.dir.join("ctr.log").display());
+        arg("--status", &c.dir.join("status").display());
+        args
     }
 
     /// Returns once the container a shim started runs, or has exited already.

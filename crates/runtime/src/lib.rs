@@ -22,6 +22,7 @@ pub mod container;
 pub mod copy;
 pub mod cri;
 pub mod doctor;
+pub mod handoff;
 pub mod host;
 pub mod observe;
 pub mod sealed;

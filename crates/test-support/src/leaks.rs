@@ -49,7 +49,9 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
     out.extend(ns.iter().map(|n| format!("network namespace: {n}")));
     let netns = hb_net::Net::new(&tag, &hb_net::RealIp).project_ns("");
     for (pid, cmd) in shims() {
-        let serves = dirs.iter().any(|d| cmd.contains(&format!("{d} ")));
+        let serves = dirs
+            .iter()
+            .any(|d| cmd.contains(&format!("{d} ")) || cmd.contains(&format!("{d}/")));
         if serves || cmd.contains(netns.trim_end_matches('-')) {
             out.push(format!("process {pid}: {cmd}"));
         }
@@ -75,7 +77,9 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
     out
 }
 
-/// The live (not zombie) `hb-shim` and `hb-proxy` processes: pid and command line.
+/// The live (not zombie) `hb-shim` and `hb-proxy` processes: pid, and their
+/// command line with the files they hold open (a shim started ahead of its
+/// container, `hb-shim --wait`, names it only in the lock it holds).
 fn shims() -> impl Iterator<Item = (String, String)> {
     std::fs::read_dir("/proc")
         .into_iter()
@@ -95,6 +99,16 @@ fn shims() -> impl Iterator<Item = (String, String)> {
                 return None;
             }
             let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+            let open: String = std::fs::read_dir(p.path().join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .map(|f| format!(" {}", f.display()))
+                .collect();
+            Some((
+                pid,
+                String::from_utf8_lossy(&cmd).replace('\0', " ") + &open,
+            ))
         })
 }

@@ -87,6 +87,10 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             crate::project::note(&format!("warning: {w}"));
         }
     }
+    // The shim starts now, while the store is opened and the container made
+    // (~0.8 ms of its start-up off the path to crun; see runtime::handoff).
+    let rt = context::runtime_dirs();
+    let shim = rt.prespawn();
     let store = context::store()?;
     let image_ref: ImageRef = a.image.parse()?;
     let record = match store.find(&a.image) {
@@ -118,7 +122,6 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             _ => bail!("--log-opt {opt:?}: hb knows max-size=SIZE and max-file=N"),
         }
     }
-    let rt = context::runtime_dirs();
     let name = a.name.clone().unwrap_or_else(generated_name);
     let bridged = a.network == "bridge" || !a.publish.is_empty();
     if a.rm && a.restart.as_deref().is_some_and(|r| r != "no") {
@@ -189,7 +192,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         None
     };
     if let Err(e) = rt
-        .start(&c, &supervision)
+        .start_with(&c, &supervision, shim)
         .map_err(anyhow::Error::from)
         .and_then(|_| match address {
             Some(a) if !ports.is_empty() => publish(&rt, &c, a, &ports),

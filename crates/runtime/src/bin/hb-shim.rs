@@ -17,6 +17,7 @@
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
 //!        [--restart POLICY] [--health SPEC] [--log-max-size N] [--log-max-files N]
 //!        [--console-socket PATH] [--tty-log yes] [--remove-into TRASH]
+//!    or: hb-shim --wait   (the same arguments and the lock come over stdin: `handoff`)
 //!
 //! `--remove-into TRASH`, for `--rm`: once the container has exited for good,
 //! the shim removes it (see `remove_container`).
@@ -49,6 +50,11 @@ mod console;
 // crun from a sealed copy, so that it need not copy and re-execute itself.
 #[path = "../sealed.rs"]
 mod sealed;
+
+// A container handed to a shim started ahead of it; the shim only receives.
+#[path = "../handoff.rs"]
+#[allow(dead_code)]
+mod handoff;
 
 /// A log line longer than this is split into partial (`P`) lines.
 const MAX_LINE: usize = 16 * 1024;
@@ -154,9 +160,9 @@ fn pump(stream: impl Read, name: &'static str, log: Arc<Mutex<LogFile>>) {
     }
 }
 
-fn args() -> Result<HashMap<String, String>, String> {
+fn args(given: Vec<String>) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
-    let mut it = std::env::args().skip(1);
+    let mut it = given.into_iter();
     while let Some(k) = it.next() {
         let key = k
             .strip_prefix("--")
@@ -463,7 +469,19 @@ fn shim_alive(pid: u32) -> bool {
 }
 
 fn main() -> ExitCode {
-    let a = match args() {
+    // `--wait`: started ahead of its container, which comes over stdin with
+    // the arguments (see `handoff`); the lock then comes with it, and is
+    // held as long as `_lock` lives — the shim's whole life.
+    let mut given: Vec<String> = std::env::args().skip(1).collect();
+    let mut _lock = None;
+    if given == ["--wait"] {
+        match handoff::receive(io::stdin()) {
+            Ok((handed, lock)) => (given, _lock) = (handed, Some(lock)),
+            // The CLI failed before it had a container, or died: nothing to run.
+            Err(_) => return ExitCode::SUCCESS,
+        }
+    }
+    let a = match args(given) {
         Ok(a) => a,
         Err(e) => {
             let _ = writeln!(

@@ -1,0 +1,106 @@
+//! Handing a container to a shim started ahead of it.
+//!
+//! `hb container run` starts its hb-shim before it opens the store and makes
+//! the container, so that the shim's exec and start-up (~0.8 ms here) overlap
+//! that work instead of following it. The shim (`hb-shim --wait`) then reads
+//! one message on its stdin, a Unix seqpacket socket: its arguments, NUL
+//! separated, and the container's `shim.lock` as an `SCM_RIGHTS` descriptor —
+//! the same open file, locked by the sender, that a shim spawned the usual way
+//! gets as its stdin (see `Runtime::start`). No message (the CLI failed before
+//! it had a container, or died): the shim exits.
+//!
+//! Std and `rustix` only: the shim includes this file too.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// The most a message may hold: arguments are paths and a healthcheck.
+const MAX: usize = 64 * 1024;
+
+/// Sends `args` and `lock` to the shim waiting on the other end of `socket`.
+pub fn send(socket: BorrowedFd<'_>, args: &[String], lock: BorrowedFd<'_>) -> io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let bytes = args.join("\0").into_bytes();
+    if bytes.len() > MAX {
+        return Err(io::Error::other("the shim's arguments are too long"));
+    }
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [lock];
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    sendmsg(
+        socket,
+        &[IoSlice::new(&bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+/// Receives the arguments and the lock [`send`] sent on `socket`.
+pub fn receive(socket: impl AsFd) -> io::Result<(Vec<String>, OwnedFd)> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut buf = vec![0u8; MAX];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = recvmsg(
+        socket,
+        &mut [IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut lock = None;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = m {
+            for fd in fds {
+                lock.get_or_insert(fd);
+            }
+        }
+    }
+    let lock = lock.ok_or_else(|| io::Error::other("no container was handed over"))?;
+    let text = String::from_utf8(buf[..got.bytes].to_vec()).map_err(io::Error::other)?;
+    Ok((text.split('\0').map(str::to_string).collect(), lock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+
+    #[test]
+    fn the_arguments_and_the_lock_arrive_together() {
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("a socket pair");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let lock = std::fs::File::create(dir.path().join("shim.lock")).expect("a lock file");
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("locked");
+        let args = vec![
+            "--id".to_string(),
+            "web".into(),
+            "--health".into(),
+            "a\u{1f}b".into(),
+        ];
+        send(a.as_fd(), &args, lock.as_fd()).expect("sent");
+        drop(lock);
+        let (got, held) = receive(&b).expect("received");
+        assert_eq!(got, args);
+        // The same open file: still locked though the sender closed its copy.
+        let other = std::fs::File::open(dir.path().join("shim.lock")).expect("open");
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
+        );
+        drop(held);
+        assert!(
+            rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+        );
+        // The sender gone without a word: the shim learns it at once.
+        drop(a);
+        assert!(receive(&b).is_err());
+    }
+}
