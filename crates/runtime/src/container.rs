@@ -15,6 +15,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -22,8 +23,6 @@ use std::time::{Duration, Instant};
 
 use hb_image::LocalImage;
 use serde::Deserialize;
-
-use std::os::fd::AsFd;
 
 use crate::cri::{parse_cri, LogLine};
 use crate::host::{Mounts, RealMounts};
@@ -752,7 +751,10 @@ impl Runtime {
             if Instant::now() > deadline {
                 return Err(Error::Shim {
                     id: c.id.clone(),
-                    message: format!("it had not removed the container {timeout:?} after its exit"),
+                    message: format!(
+                        "its shim had not removed it {timeout:?} after it exited; remove it with `hb container rm --force {}`",
+                        c.id
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_micros(100));

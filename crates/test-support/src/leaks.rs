@@ -80,22 +80,15 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
 /// The live (not zombie) `hb-shim` and `hb-proxy` processes: pid, and their
 /// command line with the files they hold open (a shim started ahead of its
 /// container, `hb-shim --wait`, names it only in the lock it holds).
-fn shims() -> impl Iterator<Item = (String, String)> {
+fn shims() -> impl Iterator<Item = (u32, String)> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|p| {
-            let pid = p.file_name().to_string_lossy().into_owned();
-            if !pid.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
-            let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-            if zombie || !matches!(comm.trim(), "hb-shim" | "hb-proxy") {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let alive = |comm| hb_runtime::container::process_alive(pid, comm);
+            if !alive("hb-shim") && !alive("hb-proxy") {
                 return None;
             }
             let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
