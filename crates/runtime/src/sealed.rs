@@ -87,7 +87,20 @@ mod tests {
             .expect("chmod");
         let (mut cmd, copy) = command(&script);
         assert!(copy.is_none());
-        let out = cmd.output().expect("the script runs");
+        // A child another test thread is spawning may hold the script open
+        // for writing until its exec (ETXTBSY): try again for a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let out = loop {
+            match cmd.output() {
+                Err(e)
+                    if e.kind() == io::ErrorKind::ExecutableFileBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                r => break r.expect("the script runs"),
+            }
+        };
         assert_eq!(String::from_utf8_lossy(&out.stdout), "wrapped\n");
     }
 }
