@@ -185,7 +185,7 @@ fn run_like_docker_run() {
     // Its shim was started ahead of it and handed the container (runtime::handoff).
     let shim_cmd = std::fs::read(format!("/proc/{}/cmdline", status["shim_pid"])).expect("shim");
     assert!(
-        shim_cmd.ends_with(b"hb-shim\0--wait\0"),
+        String::from_utf8_lossy(&shim_cmd).contains("hb-shim\0--wait\0--crun\0"),
         "{}",
         String::from_utf8_lossy(&shim_cmd)
     );
@@ -221,6 +221,10 @@ fn run_like_docker_run() {
         );
         succeeds_with(&o, "");
     }
+    // (`run` moved the directory into the trash as it returned; the shim
+    // deletes it there, and swept the leftover on the way.)
+    let left = hb_test_support::leaks::leaks(r, &r.join("run"), &["again"]);
+    assert!(left.is_empty(), "{left:?}");
     // ...and the container goes when it exits, even detached (-d --rm)...
     let detached_rm = |name: &str, command: &[&str]| {
         let mut args = vec!["container", "run", "-d", "--rm", "--name", name, &busybox];

@@ -39,14 +39,7 @@ impl State {
             path: root.to_path_buf(),
             source: e,
         })?;
-        let db = Connection::open(root.join("state.db")).map_err(db_err)?;
-        db.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(db_err)?;
-        db.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        db.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        db.execute_batch(SCHEMA).map_err(db_err)?;
+        let db = hb_image::store::open_db(&root.join("state.db"), SCHEMA).map_err(db_err)?;
         Ok(State { db })
     }
 

@@ -219,7 +219,8 @@ pub struct Status {
     /// Why the shim failed, if it did.
     #[serde(default)]
     pub error: Option<String>,
-    /// The shim's process id while it supervises the container.
+    /// The shim's process id (its last record keeps it: an attached `run`
+    /// moves a `--rm` container into the trash under it, see [`Runtime::let_go`]).
     #[serde(default)]
     pub shim_pid: Option<u32>,
 }
@@ -425,6 +426,8 @@ impl Runtime {
         .ok()?;
         self.shim_command()
             .arg("--wait")
+            .arg("--crun")
+            .arg(&self.crun)
             .stdin(Stdio::from(theirs))
             .spawn()
             .ok()?;
@@ -740,12 +743,23 @@ impl Runtime {
     }
 
     /// Lets go of a container that removes itself (see [`Runtime::attach`])
-    /// and waits until its shim has moved it away: its name is free then.
+    /// once it has exited, its name free: moved into the trash, where its
+    /// shim (which waits for this) deletes it.
     pub fn let_go(&self, c: &Container, held: Attached, timeout: Duration) -> Result<()> {
+        // Moved here, under the name its shim gives it (`<id>.<shim pid>`),
+        // rather than by the shim: it would first have to wake up for the lock.
+        let trash = self.trash();
+        let moved = self.status(c).and_then(|s| s.shim_pid).is_some_and(|pid| {
+            fs::create_dir_all(&trash).is_ok()
+                && fs::rename(&c.dir, trash.join(format!("{}.{pid}", c.id))).is_ok()
+        });
+        drop(held);
+        if moved {
+            return Ok(());
+        }
         // Polled, not watched: this process (a CLI) exits next, and one with
         // a watch left on a directory being deleted waits 5–20 ms as it exits
         // (see `Watching`). The shim's move takes ~0.2 ms.
-        drop(held);
         let deadline = Instant::now() + timeout;
         while c.dir.exists() {
             if Instant::now() > deadline {

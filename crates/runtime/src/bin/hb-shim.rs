@@ -17,7 +17,8 @@
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
 //!        [--restart POLICY] [--health SPEC] [--log-max-size N] [--log-max-files N]
 //!        [--console-socket PATH] [--tty-log yes] [--remove-into TRASH]
-//!    or: hb-shim --wait   (the same arguments and the lock come over stdin: `handoff`)
+//!    or: hb-shim --wait [--crun PATH]   (the same arguments and the lock come over
+//!        stdin, `handoff`; meanwhile it makes its sealed copy of crun, `sealed`)
 //!
 //! `--remove-into TRASH`, for `--rm`: once the container has exited for good,
 //! the shim removes it (see `remove_container`).
@@ -411,12 +412,18 @@ fn fail(status: &Path, message: &str) -> ExitCode {
 }
 
 /// The container has exited and will not run again: with `--remove-into`,
-/// it goes (`--rm`).
-fn done_for_good(a: &HashMap<String, String>) -> ExitCode {
+/// it goes (`--rm`). `attached`: its `attach.lock`, opened as the shim
+/// started (an attached CLI may move the directory away).
+fn done_for_good(a: &HashMap<String, String>, attached: Option<&File>) -> ExitCode {
     let Some(trash) = a.get("remove-into") else {
         return ExitCode::SUCCESS;
     };
-    match remove_container(Path::new(&a["bundle"]), &a["id"], Path::new(trash)) {
+    match remove_container(
+        Path::new(&a["bundle"]),
+        &a["id"],
+        Path::new(trash),
+        attached,
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(io::stderr(), "hb-shim: cannot remove {}: {e}", a["id"]);
@@ -427,16 +434,26 @@ fn done_for_good(a: &HashMap<String, String>) -> ExitCode {
 
 /// Removes an exited container: waits until no CLI is attached (it holds
 /// `attach.lock` shared while it reads the log to its end), moves its
-/// directory into `trash` — its name is free from then on, and an attached
-/// CLI waits for no more — then unmounts its rootfs and deletes it. crun
-/// removed its own state and the cgroups when `crun run` ended.
-fn remove_container(bundle: &Path, id: &str, trash: &Path) -> io::Result<()> {
-    if let Ok(attached) = File::open(bundle.join("attach.lock")) {
-        rustix::fs::flock(&attached, rustix::fs::FlockOperation::LockExclusive)?;
+/// directory into `trash` as `<id>.<shim pid>` — its name is free from then
+/// on — then unmounts its rootfs and deletes it. An attached CLI makes that
+/// move itself before it lets go, so that it need not wait for this shim to
+/// wake (`Runtime::let_go`). crun removed its own state and the cgroups when
+/// `crun run` ended.
+fn remove_container(
+    bundle: &Path,
+    id: &str,
+    trash: &Path,
+    attached: Option<&File>,
+) -> io::Result<()> {
+    if let Some(attached) = attached {
+        rustix::fs::flock(attached, rustix::fs::FlockOperation::LockExclusive)?;
     }
     fs::create_dir_all(trash)?;
     let gone = trash.join(format!("{id}.{}", std::process::id()));
-    fs::rename(bundle, &gone)?;
+    match fs::rename(bundle, &gone) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && gone.exists() => {}
+        r => r?,
+    }
     delete(&gone)?;
     // What shims killed half-way through a removal left (`<id>.<pid>` of a
     // pid that is no live shim's) goes with this one.
@@ -474,7 +491,16 @@ fn main() -> ExitCode {
     // held as long as `_lock` lives — the shim's whole life.
     let mut given: Vec<String> = std::env::args().skip(1).collect();
     let mut _lock = None;
-    if given == ["--wait"] {
+    // The sealed copy of crun made while the CLI makes the container: ~0.2 ms
+    // off the path to crun's start. The first run uses it, if it is of the
+    // crun that is to run.
+    let mut made: Option<(PathBuf, (Command, Option<File>))> = None;
+    if given.first().is_some_and(|a| a == "--wait") {
+        if let [_, flag, crun] = given.as_slice() {
+            if flag == "--crun" {
+                made = Some((PathBuf::from(crun), sealed::command(Path::new(crun))));
+            }
+        }
         match handoff::receive(io::stdin()) {
             Ok((handed, lock)) => (given, _lock) = (handed, Some(lock)),
             // The CLI failed before it had a container, or died: nothing to run.
@@ -507,6 +533,11 @@ fn main() -> ExitCode {
         .get("log-max-files")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    // Opened now: an attached CLI moves the directory away once it has read
+    // everything (see `remove_container`).
+    let attached = a
+        .get("remove-into")
+        .and_then(|_| File::open(Path::new(&a["bundle"]).join("attach.lock")).ok());
     let log = match LogFile::open(Path::new(&a["log"]), max_size, max_files) {
         Ok(f) => Arc::new(Mutex::new(f)),
         Err(e) => return fail(&status, &format!("cannot open the log: {e}")),
@@ -535,7 +566,10 @@ fn main() -> ExitCode {
             (None, Some(s)) => vec![format!("--console-socket={s}")],
             (None, None) => Vec::new(),
         };
-        let (mut crun, copy) = sealed::command(Path::new(&a["crun"]));
+        let (mut crun, copy) = match made.take() {
+            Some((path, made)) if path == Path::new(&a["crun"]) => made,
+            _ => sealed::command(Path::new(&a["crun"])),
+        };
         let spawned = crun
             .args(["--root", &a["root"], "run"])
             .args(&console)
@@ -616,19 +650,19 @@ fn main() -> ExitCode {
         let state = if again { "restarting" } else { "exited" };
         let _ = write_atomic(
             &status,
-            &format!("{{\"state\":\"{state}\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts}}}\n"),
+            &format!("{{\"state\":\"{state}\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts},\"shim_pid\":{}}}\n", std::process::id()),
         );
         if !again {
-            return done_for_good(&a);
+            return done_for_good(&a, attached.as_ref());
         }
         let wait_until = Instant::now() + backoff(restarts);
         while Instant::now() < wait_until {
             if stop_requested.exists() {
                 let _ = write_atomic(
                     &status,
-                    &format!("{{\"state\":\"exited\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts}}}\n"),
+                    &format!("{{\"state\":\"exited\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts},\"shim_pid\":{}}}\n", std::process::id()),
                 );
-                return done_for_good(&a);
+                return done_for_good(&a, attached.as_ref());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
