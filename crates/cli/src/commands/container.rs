@@ -91,18 +91,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     // (~0.8 ms of its start-up off the path to crun; see runtime::handoff).
     let rt = context::runtime_dirs();
     let shim = rt.prespawn();
-    let store = context::store()?;
-    let image_ref: ImageRef = a.image.parse()?;
-    let record = match store.find(&a.image) {
-        Ok(r) => r,
-        Err(_) => {
-            let puller = context::puller()?;
-            context::runtime()?
-                .block_on(puller.pull(&image_ref, &Platform::host(), Arc::new(Quiet)))
-                .with_context(|| format!("cannot pull {image_ref}"))?
-        }
-    };
-    let image = store.image(&record)?;
+    let image = image_to_run(&a.image)?;
     let mut supervision = Supervision {
         restart: a.restart.clone(),
         health: health(a, &image)?,
@@ -226,6 +215,31 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         remove_one(&rt, &c)?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The image `name` names: looked up in a read-only store (see
+/// `Store::open_read_only`), else in the store read-write, else pulled. The
+/// read-only store is closed first: within a process SQLite shares one mapping
+/// of `state.db-shm`, and one opened read-only would leave every later
+/// connection (the puller's, the network state's) unable to write.
+fn image_to_run(name: &str) -> Result<hb_image::store::LocalImage> {
+    if let Ok(store) = hb_image::store::Store::open_read_only(&context::hb_root()) {
+        if let Ok(record) = store.find(name) {
+            return Ok(store.image(&record)?);
+        }
+    }
+    let store = context::store()?;
+    let record = match store.find(name) {
+        Ok(r) => r,
+        Err(_) => {
+            let image_ref: ImageRef = name.parse()?;
+            let puller = context::puller()?;
+            context::runtime()?
+                .block_on(puller.pull(&image_ref, &Platform::host(), Arc::new(Quiet)))
+                .with_context(|| format!("cannot pull {image_ref}"))?
+        }
+    };
+    Ok(store.image(&record)?)
 }
 
 /// The label of a one-off container on hb's one-off bridge network.
