@@ -8,7 +8,7 @@
 //!   rootfs/       overlay: lowerdir = the image's layers, upperdir = upper/
 //!   upper/ work/  the container's own changes
 //!   hosts resolv.conf hostname
-//!   labels.json   the labels it was created with
+//!   container.json  what hb keeps of it: its image, layers and labels
 //!   ctr.log       stdout/stderr in CRI format (written by hb-shim)
 //!   status        {"state": "running"|"exited", "exit_code": …} (written by hb-shim)
 //! ```
@@ -29,6 +29,28 @@ use crate::host::{Mounts, RealMounts};
 use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
 use crate::wake::{Wake, Watching};
 use crate::{Error, Result};
+
+/// The file of a container's directory that keeps what hb knows of it
+/// beyond its spec: one file, not four (each file made and deleted costs a
+/// container's start and removal an inode).
+const RECORD: &str = "container.json";
+
+/// What [`RECORD`] holds.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+struct Record {
+    /// The image's name, as given.
+    image: String,
+    /// The overlay's lower dirs, lowest first: the image's layers, then hb's
+    /// mount points. Kept so that the rootfs can be mounted again after a
+    /// reboot (mounts do not survive one).
+    layers: Vec<PathBuf>,
+    /// Removed when it exits (`--rm`): mounted volatile, again after a reboot too.
+    #[serde(default)]
+    ephemeral: bool,
+    /// The labels it was created with (`dev.hb.project`, …).
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
 
 /// Where containers live, the programs that run them, and the mounts they need.
 #[derive(Debug, Clone)]
@@ -95,8 +117,9 @@ pub struct Supervision {
 }
 
 /// An attached CLI's hold on a container that removes itself ([`Supervision::remove`]):
-/// its shim removes nothing while this lives (a shared lock on `attach.lock`,
-/// which the shim takes exclusively), so the CLI reads the log to its end first.
+/// its shim removes nothing while this lives (a shared lock on the container's
+/// directory, which the shim takes exclusively — a lock file would be one more
+/// inode made and deleted per container), so the CLI reads the log to its end first.
 /// Let go by dropping it — or by the CLI's death.
 #[derive(Debug)]
 pub struct Attached(#[allow(dead_code)] fs::File);
@@ -332,23 +355,20 @@ impl Runtime {
         for d in [&rootfs, &upper, &work] {
             fs::create_dir(d).map_err(io_err(d))?;
         }
-        // The image's layers under hb's mount points. The list stays with the
-        // container, so that its rootfs can be mounted again after a reboot
-        // (mounts do not survive one).
+        // The image's layers under hb's mount points; recorded first, so that
+        // the rootfs can be mounted again after a reboot.
         let mut lowers = image.layers.clone();
         lowers.push(self.mount_points()?);
-        let layers: String = lowers
-            .iter()
-            .map(|l| format!("{}\n", l.display()))
-            .collect();
-        let layers_file = c.dir.join("layers");
-        fs::write(&layers_file, layers).map_err(io_err(&layers_file))?;
-        self.mount_rootfs(&lowers, &upper, &work, overrides.ephemeral, &rootfs)?;
-        if overrides.ephemeral {
-            // Remembered for a remount after a reboot (which needs no sync either).
-            let mark = c.dir.join("ephemeral");
-            fs::write(&mark, "").map_err(io_err(&mark))?;
-        }
+        let record = Record {
+            image: image.record.name.clone(),
+            layers: lowers,
+            ephemeral: overrides.ephemeral,
+            labels: overrides.labels.iter().cloned().collect(),
+        };
+        let record_file = c.dir.join(RECORD);
+        let json = serde_json::to_vec(&record).map_err(|e| Error::Spec(e.to_string()))?;
+        fs::write(&record_file, json).map_err(io_err(&record_file))?;
+        self.mount_rootfs(&record.layers, &upper, &work, overrides.ephemeral, &rootfs)?;
         let hostname = overrides
             .hostname
             .clone()
@@ -378,14 +398,6 @@ impl Runtime {
                 .unwrap_or("# hb: this container has no network but loopback\n"),
         )?;
         write(&etc.hostname, &format!("{hostname}\n"))?;
-        let labels: std::collections::BTreeMap<&str, &str> = overrides
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let json = serde_json::to_string(&labels).map_err(|e| Error::Spec(e.to_string()))?;
-        write(&c.dir.join("labels.json"), &json)?;
-        write(&c.dir.join("image"), &image.record.name)?;
         let cgroups_path = format!("/hb/{}", self.cgroup_name(&c.id));
         let init = if overrides.init {
             spec::find_init()
@@ -615,12 +627,9 @@ impl Runtime {
         }
         // Someone may have cleared the hb root's own layer; it is remade alike.
         self.mount_points()?;
-        let layers_file = c.dir.join("layers");
-        let layers: Vec<PathBuf> = fs::read_to_string(&layers_file)
-            .map_err(io_err(&layers_file))?
-            .lines()
-            .map(PathBuf::from)
-            .collect();
+        let Record {
+            layers, ephemeral, ..
+        } = self.record(c)?;
         if let Some(missing) = layers.iter().find(|l| !l.is_dir()) {
             return Err(Error::Io {
                 path: missing.clone(),
@@ -634,8 +643,36 @@ impl Runtime {
         let work = c.dir.join("work");
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work).map_err(io_err(&work))?;
-        let ephemeral = c.dir.join("ephemeral").exists();
         self.mount_rootfs(&layers, &c.dir.join("upper"), &work, ephemeral, &rootfs)
+    }
+
+    /// What hb keeps of a container ([`RECORD`]); from the four files of a
+    /// container an earlier hb made, where that is what there is.
+    fn record(&self, c: &Container) -> Result<Record> {
+        let path = c.dir.join(RECORD);
+        match fs::read(&path) {
+            Ok(json) => serde_json::from_slice(&json).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: io::Error::other(e),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let layers_file = c.dir.join("layers");
+                Ok(Record {
+                    image: fs::read_to_string(c.dir.join("image")).unwrap_or_default(),
+                    layers: fs::read_to_string(&layers_file)
+                        .map_err(io_err(&layers_file))?
+                        .lines()
+                        .map(PathBuf::from)
+                        .collect(),
+                    ephemeral: c.dir.join("ephemeral").exists(),
+                    labels: fs::read(c.dir.join("labels.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok())
+                        .unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// The overlay a container's rootfs is: the image's layers under its own upper dir.
@@ -654,15 +691,12 @@ impl Runtime {
 
     /// The labels it was created with (`dev.hb.project`, `dev.hb.service`, …).
     pub fn labels(&self, c: &Container) -> std::collections::BTreeMap<String, String> {
-        fs::read(c.dir.join("labels.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        self.record(c).map(|r| r.labels).unwrap_or_default()
     }
 
     /// The image name a container was created from.
     pub fn image_of(&self, c: &Container) -> String {
-        fs::read_to_string(c.dir.join("image")).unwrap_or_default()
+        self.record(c).map(|r| r.image).unwrap_or_default()
     }
 
     /// What the shim last recorded, if anything yet.
@@ -734,11 +768,10 @@ impl Runtime {
     /// the returned [`Attached`] is dropped. Take it before [`Runtime::start`]:
     /// a container may exit as soon as it starts.
     pub fn attach(&self, c: &Container) -> Result<Attached> {
-        let path = c.dir.join("attach.lock");
-        let f = fs::File::create(&path).map_err(io_err(&path))?;
+        let f = fs::File::open(&c.dir).map_err(io_err(&c.dir))?;
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockShared)
             .map_err(io::Error::from)
-            .map_err(io_err(&path))?;
+            .map_err(io_err(&c.dir))?;
         Ok(Attached(f))
     }
 
@@ -1252,6 +1285,42 @@ mod tests {
             s.argv(),
             Some(vec!["/bin/sh".into(), "-c".into(), "true".into()])
         );
+    }
+
+    #[test]
+    fn a_container_an_earlier_hb_made_is_read_from_its_four_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let rt = Runtime::new(
+            d.path().to_path_buf(),
+            d.path().join("run"),
+            "crun".into(),
+            "hb-shim".into(),
+        );
+        let c = Container {
+            id: "old".into(),
+            dir: d.path().join("containers/old"),
+            warnings: Vec::new(),
+        };
+        fs::create_dir_all(&c.dir).expect("dir");
+        fs::write(c.dir.join("layers"), "/l/1\n/l/mountpoints\n").expect("layers");
+        fs::write(c.dir.join("ephemeral"), "").expect("ephemeral");
+        fs::write(c.dir.join("labels.json"), r#"{"dev.hb.project":"p"}"#).expect("labels");
+        fs::write(c.dir.join("image"), "busybox:1").expect("image");
+        let r = rt.record(&c).expect("read");
+        assert_eq!(r.layers, [PathBuf::from("/l/1"), "/l/mountpoints".into()]);
+        assert!(r.ephemeral);
+        assert_eq!(
+            (rt.image_of(&c), rt.labels(&c)["dev.hb.project"].as_str()),
+            ("busybox:1".into(), "p")
+        );
+        // A new one keeps it all in container.json, which wins.
+        let new = Record {
+            image: "busybox:2".into(),
+            ..Record::default()
+        };
+        fs::write(c.dir.join(RECORD), serde_json::to_vec(&new).expect("json")).expect("record");
+        assert_eq!(rt.image_of(&c), "busybox:2");
+        assert!(rt.labels(&c).is_empty() && !rt.record(&c).expect("read").ephemeral);
     }
 
     #[test]

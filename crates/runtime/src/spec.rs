@@ -97,7 +97,7 @@ pub struct Overrides {
     /// Removed as soon as it exits (`--rm`): its rootfs is mounted volatile,
     /// with no sync of what it writes.
     pub ephemeral: bool,
-    /// Recorded as the spec's annotations and in the container's `labels.json`
+    /// Recorded as the spec's annotations and in the container's `container.json`
     /// (`dev.hb.project`, `dev.hb.service`, `dev.hb.config-hash`, the service's labels).
     pub labels: Vec<(String, String)>,
 }

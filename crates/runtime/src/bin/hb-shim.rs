@@ -412,8 +412,8 @@ fn fail(status: &Path, message: &str) -> ExitCode {
 }
 
 /// The container has exited and will not run again: with `--remove-into`,
-/// it goes (`--rm`). `attached`: its `attach.lock`, opened as the shim
-/// started (an attached CLI may move the directory away).
+/// it goes (`--rm`). `attached`: its directory, opened as the shim started
+/// (an attached CLI may move it away).
 fn done_for_good(a: &HashMap<String, String>, attached: Option<&File>) -> ExitCode {
     let Some(trash) = a.get("remove-into") else {
         return ExitCode::SUCCESS;
@@ -432,8 +432,8 @@ fn done_for_good(a: &HashMap<String, String>, attached: Option<&File>) -> ExitCo
     }
 }
 
-/// Removes an exited container: waits until no CLI is attached (it holds
-/// `attach.lock` shared while it reads the log to its end), moves its
+/// Removes an exited container: waits until no CLI is attached (it holds a
+/// shared lock on the directory while it reads the log to its end), moves its
 /// directory into `trash` as `<id>.<shim pid>` — its name is free from then
 /// on — then unmounts its rootfs and deletes it. An attached CLI makes that
 /// move itself before it lets go, so that it need not wait for this shim to
@@ -537,7 +537,7 @@ fn main() -> ExitCode {
     // everything (see `remove_container`).
     let attached = a
         .get("remove-into")
-        .and_then(|_| File::open(Path::new(&a["bundle"]).join("attach.lock")).ok());
+        .and_then(|_| File::open(&a["bundle"]).ok());
     let log = match LogFile::open(Path::new(&a["log"]), max_size, max_files) {
         Ok(f) => Arc::new(Mutex::new(f)),
         Err(e) => return fail(&status, &format!("cannot open the log: {e}")),
