@@ -1287,21 +1287,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_container_an_earlier_hb_made_is_read_from_its_four_files() {
-        let d = tempfile::tempdir().expect("tempdir");
+    /// A runtime rooted at `root`, and the directory of a container `id` in it.
+    fn with_container(root: &Path, id: &str) -> (Runtime, Container) {
         let rt = Runtime::new(
-            d.path().to_path_buf(),
-            d.path().join("run"),
+            root.to_path_buf(),
+            root.join("run"),
             "crun".into(),
             "hb-shim".into(),
         );
         let c = Container {
-            id: "old".into(),
-            dir: d.path().join("containers/old"),
+            id: id.into(),
+            dir: root.join("containers").join(id),
             warnings: Vec::new(),
         };
         fs::create_dir_all(&c.dir).expect("dir");
+        (rt, c)
+    }
+
+    #[test]
+    fn a_container_an_earlier_hb_made_is_read_from_its_four_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (rt, c) = with_container(d.path(), "old");
         fs::write(c.dir.join("layers"), "/l/1\n/l/mountpoints\n").expect("layers");
         fs::write(c.dir.join("ephemeral"), "").expect("ephemeral");
         fs::write(c.dir.join("labels.json"), r#"{"dev.hb.project":"p"}"#).expect("labels");
@@ -1332,18 +1338,7 @@ mod tests {
     #[test]
     fn a_start_under_way_holds_the_shim_lock_and_an_interrupted_one_reads_as_created() {
         let d = tempfile::tempdir().expect("tempdir");
-        let rt = Runtime::new(
-            d.path().to_path_buf(),
-            d.path().join("run"),
-            "crun".into(),
-            "hb-shim".into(),
-        );
-        let c = Container {
-            id: "c1".into(),
-            dir: d.path().join("containers/c1"),
-            warnings: Vec::new(),
-        };
-        fs::create_dir_all(&c.dir).expect("dir");
+        let (rt, c) = with_container(d.path(), "c1");
         fs::write(c.dir.join("status"), "{\"state\":\"starting\"}\n").expect("status");
         let state = || rt.status(&c).map(|s| s.state);
         // Nobody holds the lock (no file even): the start was interrupted.
