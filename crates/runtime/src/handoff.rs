@@ -40,8 +40,11 @@ pub fn send(socket: BorrowedFd<'_>, args: &[String], lock: BorrowedFd<'_>) -> io
 
 /// Receives the arguments and the lock [`send`] sent on `socket`.
 pub fn receive(socket: impl AsFd) -> io::Result<(Vec<String>, OwnedFd)> {
-    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut buf = vec![0u8; MAX];
+    use rustix::net::{recv, recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    // The message's length first (it waits for the message, or the end): a
+    // buffer of MAX would stay in the shim's heap, 64 kB dirty for its life.
+    let (_, len) = recv(&socket, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC)?;
+    let mut buf = vec![0u8; len.min(MAX)];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = recvmsg(
