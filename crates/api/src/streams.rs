@@ -68,7 +68,9 @@ pub(crate) fn logs(
     let name = project.name.as_str().to_string();
     let start: Starter = Box::new(move || {
         std::thread::spawn(move || {
-            let mut shown: std::collections::BTreeMap<String, usize> = Default::default();
+            // Where each container's log was read to: each pass reads only what is new.
+            let mut cursors: std::collections::BTreeMap<String, hb_runtime::container::LogCursor> =
+                Default::default();
             let send = |v: Value| send(&out, &v);
             let mut first = true;
             loop {
@@ -83,14 +85,27 @@ pub(crate) fn logs(
                     .collect();
                 let mut lines = Vec::new();
                 for (c, l) in &cs {
-                    let all = engine.rt.logs(c).unwrap_or_default();
-                    let skip = if first {
-                        all.len().saturating_sub(tail)
-                    } else {
-                        0
+                    let new = match cursors.get_mut(&c.id) {
+                        Some(cursor) => cursor.next_lines().unwrap_or_default(),
+                        None => {
+                            // First seen: the last `tail` lines if it was there at
+                            // the start, all of it if it came later.
+                            let (all, cursor) = match engine.rt.logs_and_cursor(c) {
+                                Ok(read) => read,
+                                Err(_) => {
+                                    (Vec::new(), hb_runtime::container::LogCursor::at_start(c))
+                                }
+                            };
+                            cursors.insert(c.id.clone(), cursor);
+                            let skip = if first {
+                                all.len().saturating_sub(tail)
+                            } else {
+                                0
+                            };
+                            all.into_iter().skip(skip).collect()
+                        }
                     };
-                    let from = shown.entry(c.id.clone()).or_insert(skip);
-                    for line in all.iter().skip(*from).filter(|l| {
+                    for line in new.into_iter().filter(|l| {
                         since.as_ref().is_none_or(|s| &l.time >= s)
                             && until.as_ref().is_none_or(|u| &l.time < u)
                     }) {
@@ -98,10 +113,9 @@ pub(crate) fn logs(
                             line.time.clone(),
                             c.id.clone(),
                             l.get(hb_engine::LABEL_SERVICE).cloned().unwrap_or_default(),
-                            line.clone(),
+                            line,
                         ));
                     }
-                    *from = all.len();
                 }
                 first = false;
                 lines.sort_by(|a, b| a.0.cmp(&b.0));

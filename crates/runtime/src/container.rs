@@ -30,6 +30,88 @@ use crate::spec::{self, EtcFiles, ImageDefaults, Overrides, SpecInput};
 use crate::wake::{Wake, Watching};
 use crate::{Error, Result};
 
+/// Where a reader of a container's log got to ([`Runtime::logs_and_cursor`]):
+/// the log file it reads, open, and the start of a line not complete yet.
+#[derive(Debug)]
+pub struct LogCursor {
+    path: PathBuf,
+    file: Option<fs::File>,
+    rest: Vec<u8>,
+}
+
+impl LogCursor {
+    /// A cursor at the start of `c`'s current log file (`ctr.log`).
+    pub fn at_start(c: &Container) -> Self {
+        LogCursor {
+            path: c.dir.join("ctr.log"),
+            file: None,
+            rest: Vec::new(),
+        }
+    }
+
+    /// A cursor at the end of `c`'s log: only what is written from now on.
+    pub fn at_end(c: &Container) -> Self {
+        use std::io::{Seek, SeekFrom};
+        let mut cursor = Self::at_start(c);
+        cursor.file = fs::File::open(&cursor.path)
+            .and_then(|mut f| f.seek(SeekFrom::End(0)).map(|_| f))
+            .ok();
+        cursor
+    }
+
+    /// The lines written since the last call — following the shim's
+    /// rotations: the file read goes on being read to its end (the shim
+    /// writes only to the newest), then the new `ctr.log` from its start.
+    pub fn next_lines(&mut self) -> Result<Vec<LogLine>> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        loop {
+            if self.file.is_none() {
+                match fs::File::open(&self.path) {
+                    Ok(f) => self.file = Some(f),
+                    // Not written yet, or removed with its container.
+                    Err(_) => return Ok(out),
+                }
+            }
+            self.drain(&mut out)?;
+            let current = fs::metadata(&self.path).ok();
+            let held = self.file.as_ref().and_then(|f| f.metadata().ok());
+            let rotated = current
+                .zip(held)
+                .is_some_and(|(p, f)| (p.dev(), p.ino()) != (f.dev(), f.ino()));
+            if !rotated {
+                return Ok(out);
+            }
+            // What the shim wrote to it between the read and its rotation.
+            self.drain(&mut out)?;
+            self.file = None;
+            self.rest.clear();
+        }
+    }
+
+    /// Reads the open file to its end: its complete lines into `out`.
+    fn drain(&mut self, out: &mut Vec<LogLine>) -> Result<()> {
+        use std::io::Read;
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        file.read_to_end(&mut self.rest)
+            .map_err(io_err(&self.path))?;
+        let complete = self
+            .rest
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        out.extend(
+            String::from_utf8_lossy(&self.rest[..complete])
+                .lines()
+                .filter_map(parse_cri),
+        );
+        self.rest.drain(..complete);
+        Ok(())
+    }
+}
+
 /// The file of a container's directory that keeps what hb knows of it
 /// beyond its spec: one file, not four (each file made and deleted costs a
 /// container's start and removal an inode).
@@ -1049,22 +1131,24 @@ impl Runtime {
     /// The log lines written so far, the rotated files' first (`ctr.log.N` …
     /// `ctr.log.1`, then `ctr.log`).
     pub fn logs(&self, c: &Container) -> Result<Vec<LogLine>> {
-        let mut files: Vec<(u32, PathBuf)> = fs::read_dir(&c.dir)
+        self.logs_and_cursor(c).map(|(lines, _)| lines)
+    }
+
+    /// [`Runtime::logs`], and a cursor where they end: what is written after
+    /// comes from [`LogCursor::next_lines`], without the log read again.
+    pub fn logs_and_cursor(&self, c: &Container) -> Result<(Vec<LogLine>, LogCursor)> {
+        let mut rotated: Vec<(u32, PathBuf)> = fs::read_dir(&c.dir)
             .map_err(io_err(&c.dir))?
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let n = match name.strip_prefix("ctr.log") {
-                    Some("") => 0,
-                    Some(rest) => rest.strip_prefix('.')?.parse().ok()?,
-                    None => return None,
-                };
+                let n = name.strip_prefix("ctr.log.")?.parse().ok()?;
                 Some((n, e.path()))
             })
             .collect();
-        files.sort_by_key(|f| std::cmp::Reverse(f.0));
+        rotated.sort_by_key(|f| std::cmp::Reverse(f.0));
         let mut out = Vec::new();
-        for (_, path) in files {
+        for (_, path) in rotated {
             match fs::read_to_string(&path) {
                 Ok(t) => out.extend(t.lines().filter_map(parse_cri)),
                 // Rotated away between the listing and the read.
@@ -1072,7 +1156,9 @@ impl Runtime {
                 Err(e) => return Err(Error::Io { path, source: e }),
             }
         }
-        Ok(out)
+        let mut cursor = LogCursor::at_start(c);
+        out.extend(cursor.next_lines()?);
+        Ok((out, cursor))
     }
 
     /// Removes the container: stops it if it runs, unmounts its rootfs, deletes
@@ -1327,6 +1413,49 @@ mod tests {
         fs::write(c.dir.join(RECORD), serde_json::to_vec(&new).expect("json")).expect("record");
         assert_eq!(rt.image_of(&c), "busybox:2");
         assert!(rt.labels(&c).is_empty() && !rt.record(&c).expect("read").ephemeral);
+    }
+
+    #[test]
+    fn a_log_cursor_reads_only_what_is_new_across_rotations() {
+        use std::io::Write;
+        let d = tempfile::tempdir().expect("tempdir");
+        let (rt, c) = with_container(d.path(), "chatty");
+        let log = c.dir.join("ctr.log");
+        let line = |n: u32| format!("2026-11-30T00:00:00.{n:09}Z stdout F line {n}\n");
+        let append = |text: &str| {
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("log");
+            f.write_all(text.as_bytes()).expect("write");
+        };
+        let texts = |lines: Vec<LogLine>| lines.into_iter().map(|l| l.text).collect::<Vec<_>>();
+        fs::write(c.dir.join("ctr.log.1"), line(1)).expect("rotated");
+        append(&line(2));
+        let (lines, mut cursor) = rt.logs_and_cursor(&c).expect("logs");
+        assert_eq!(texts(lines), ["line 1", "line 2"]);
+        assert!(cursor.next_lines().expect("read").is_empty(), "nothing new");
+        // Half a line waits for its end.
+        let third = line(3);
+        append(&third[..10]);
+        assert!(cursor.next_lines().expect("read").is_empty());
+        append(&third[10..]);
+        assert_eq!(texts(cursor.next_lines().expect("read")), ["line 3"]);
+        // The shim writes one more line, rotates (ctr.log -> ctr.log.1), and
+        // goes on in a new ctr.log: all of it comes, once, in order.
+        append(&line(4));
+        fs::rename(&log, c.dir.join("ctr.log.1")).expect("rotate");
+        append(&line(5));
+        assert_eq!(
+            texts(cursor.next_lines().expect("read")),
+            ["line 4", "line 5"]
+        );
+        // From the end: only what comes after.
+        let mut tail = LogCursor::at_end(&c);
+        append(&line(6));
+        assert_eq!(texts(tail.next_lines().expect("read")), ["line 6"]);
+        assert_eq!(texts(cursor.next_lines().expect("read")), ["line 6"]);
     }
 
     #[test]

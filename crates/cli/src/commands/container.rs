@@ -591,7 +591,16 @@ pub fn since_cutoff(since: &str) -> Result<String> {
 /// Prints the log from line `from` on as it grows, until the container exits;
 /// returns its exit code.
 pub fn follow(rt: &Runtime, c: &Container, from: usize, timestamps: bool) -> Result<i32> {
-    let mut shown = from;
+    // What is there, then what is written after it, read where the last read
+    // stopped (the log is not read again from its start at every wake).
+    let (lines, mut cursor) = match rt.logs_and_cursor(c) {
+        Ok(read) => read,
+        Err(_) if !c.dir.exists() => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    for l in lines.get(from..).unwrap_or_default() {
+        emit(l, timestamps)?;
+    }
     loop {
         // Read the exit first, so the lines printed after it are all there are.
         let exited = match rt.wait(c, Duration::from_millis(20)) {
@@ -602,15 +611,9 @@ pub fn follow(rt: &Runtime, c: &Container, from: usize, timestamps: bool) -> Res
             Err(hb_runtime::Error::Removed { .. }) => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        let lines = match rt.logs(c) {
-            Ok(lines) => lines,
-            Err(_) if !c.dir.exists() => return Ok(0),
-            Err(e) => return Err(e.into()),
-        };
-        for l in lines.get(shown..).unwrap_or_default() {
-            emit(l, timestamps)?;
+        for l in cursor.next_lines()? {
+            emit(&l, timestamps)?;
         }
-        shown = lines.len();
         if let Some(code) = exited {
             return Ok(code);
         }

@@ -13,7 +13,7 @@ use hb_compose::Project;
 use hb_engine::{Engine, Event, LABEL_NUMBER, LABEL_SERVICE};
 use hb_plan::reconcile::Action;
 use hb_runtime::container::Container;
-use hb_runtime::cri::{parse_cri, LogLine};
+use hb_runtime::cri::LogLine;
 
 use crate::cli::{
     DownArgs, ExecArgs, ListFormat, LogsArgs, ProjectArgs, PsArgs, ServicesArgs, UpArgs,
@@ -195,10 +195,8 @@ fn watching(
         if logs {
             // Only what comes from now on.
             for (c, _) in engine.containers(name) {
-                let size = std::fs::metadata(c.dir.join("ctr.log"))
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                tail.offsets.insert(c.id.clone(), size);
+                let cursor = hb_runtime::container::LogCursor::at_end(&c);
+                tail.cursors.insert(c.id.clone(), cursor);
             }
         }
         while interrupts.load(Ordering::SeqCst) == 0 && !watcher.is_finished() {
@@ -441,7 +439,8 @@ struct Tail {
     color: bool,
     timestamps: bool,
     prefix: bool,
-    offsets: BTreeMap<String, u64>,
+    /// Where each container's log was read to.
+    cursors: BTreeMap<String, hb_runtime::container::LogCursor>,
     colors: BTreeMap<String, usize>,
 }
 
@@ -453,7 +452,7 @@ impl Tail {
             color,
             timestamps,
             prefix,
-            offsets: BTreeMap::new(),
+            cursors: BTreeMap::new(),
             colors: BTreeMap::new(),
         }
     }
@@ -467,31 +466,20 @@ impl Tail {
 
     /// New complete lines of each container since the last poll, in time order.
     fn poll(&mut self, cs: &[(Container, BTreeMap<String, String>)]) -> Result<()> {
-        use std::io::{Read, Seek, SeekFrom};
         let mut lines: Vec<(String, LogLine)> = Vec::new();
         for (c, l) in cs {
             let label = Self::label(l, c);
-            let off = self.offsets.entry(c.id.clone()).or_insert(0);
-            let Ok(mut f) = std::fs::File::open(c.dir.join("ctr.log")) else {
-                continue;
-            };
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if len < *off {
-                *off = 0; // recreated
-            }
-            if len == *off {
-                continue;
-            }
-            f.seek(SeekFrom::Start(*off))?;
-            let mut buf = Vec::new();
-            f.take(len - *off).read_to_end(&mut buf)?;
-            let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            *off += complete as u64;
-            for line in String::from_utf8_lossy(&buf[..complete]).lines() {
-                if let Some(ll) = parse_cri(line) {
-                    lines.push((label.clone(), ll));
-                }
-            }
+            // A container that appeared since (a new replica): from its start.
+            let cursor = self
+                .cursors
+                .entry(c.id.clone())
+                .or_insert_with(|| hb_runtime::container::LogCursor::at_start(c));
+            lines.extend(
+                cursor
+                    .next_lines()?
+                    .into_iter()
+                    .map(|ll| (label.clone(), ll)),
+            );
         }
         lines.sort_by(|a, b| a.1.time.cmp(&b.1.time));
         self.print(&lines)
@@ -553,7 +541,8 @@ pub fn logs(pa: &ProjectArgs, a: &LogsArgs) -> Result<ExitCode> {
     );
     let mut lines = Vec::new();
     for (c, l) in &cs {
-        let all = engine.rt.logs(c)?;
+        let (all, cursor) = engine.rt.logs_and_cursor(c)?;
+        tail.cursors.insert(c.id.clone(), cursor);
         let from = all.len().saturating_sub(a.tail);
         let label = Tail::label(l, c);
         lines.extend(
@@ -563,10 +552,6 @@ pub fn logs(pa: &ProjectArgs, a: &LogsArgs) -> Result<ExitCode> {
                 .filter(|x| until.as_ref().is_none_or(|u| &x.time < u))
                 .map(|x| (label.clone(), x.clone())),
         );
-        let size = std::fs::metadata(c.dir.join("ctr.log"))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        tail.offsets.insert(c.id.clone(), size);
     }
     lines.sort_by(|x, y| x.1.time.cmp(&y.1.time));
     tail.print(&lines)?;
