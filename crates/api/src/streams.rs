@@ -84,6 +84,8 @@ pub(crate) fn logs(
                     })
                     .collect();
                 let mut lines = Vec::new();
+                // A container gone since lets go of its log (a removed file held open).
+                cursors.retain(|id, _| cs.iter().any(|(c, _)| &c.id == id));
                 for (c, l) in &cs {
                     let new = match cursors.get_mut(&c.id) {
                         Some(cursor) => cursor.next_lines().unwrap_or_default(),

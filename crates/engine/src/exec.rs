@@ -941,7 +941,7 @@ fn proxy_alive(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("proxy.pid"))
         .ok()
         .and_then(|p| p.trim().parse().ok())
-        .is_some_and(|pid| hb_runtime::container::process_alive(pid, "hb-proxy"))
+        .is_some_and(|pid| hb_runtime::procfs::process_alive(pid, "hb-proxy"))
 }
 
 /// Runs `f` on every item in threads of its own; returns the errors.

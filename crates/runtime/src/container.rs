@@ -1275,21 +1275,7 @@ fn shim_lock_held(dir: &Path) -> bool {
 }
 
 fn shim_alive(pid: u32) -> bool {
-    process_alive(pid, "hb-shim")
-}
-
-/// True if `pid` is a live process named `comm` (a zombie, waiting for a slow
-/// reaper, is not: it holds nothing any more).
-pub fn process_alive(pid: u32, comm: &str) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // Field 2 is the command in parentheses; field 3 the state (Z: a zombie is gone).
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.trim_start())
-        .unwrap_or("");
-    stat.contains(&format!("({comm})")) && !after.starts_with('Z')
+    crate::procfs::process_alive(pid, "hb-shim")
 }
 
 #[cfg(test)]

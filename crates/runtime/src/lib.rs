@@ -25,6 +25,7 @@ pub mod doctor;
 pub mod handoff;
 pub mod host;
 pub mod observe;
+pub mod procfs;
 pub mod sealed;
 pub mod spec;
 mod wake;

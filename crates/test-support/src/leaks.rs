@@ -87,7 +87,7 @@ fn shims() -> impl Iterator<Item = (u32, String)> {
         .flatten()
         .filter_map(|p| {
             let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-            let alive = |comm| hb_runtime::container::process_alive(pid, comm);
+            let alive = |comm| hb_runtime::procfs::process_alive(pid, comm);
             if !alive("hb-shim") && !alive("hb-proxy") {
                 return None;
             }

@@ -467,6 +467,9 @@ impl Tail {
     /// New complete lines of each container since the last poll, in time order.
     fn poll(&mut self, cs: &[(Container, BTreeMap<String, String>)]) -> Result<()> {
         let mut lines: Vec<(String, LogLine)> = Vec::new();
+        // A container gone since lets go of its log (a removed file held open).
+        self.cursors
+            .retain(|id, _| cs.iter().any(|(c, _)| &c.id == id));
         for (c, l) in cs {
             let label = Self::label(l, c);
             // A container that appeared since (a new replica): from its start.

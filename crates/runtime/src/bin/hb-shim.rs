@@ -52,6 +52,10 @@ mod console;
 #[path = "../sealed.rs"]
 mod sealed;
 
+// Whether a shim that left something in the trash still lives.
+#[path = "../procfs.rs"]
+mod procfs;
+
 // A container handed to a shim started ahead of it; the shim only receives.
 #[path = "../handoff.rs"]
 #[allow(dead_code)]
@@ -403,6 +407,16 @@ fn accept_terminal(
     }
 }
 
+/// The status recorded when the container has exited (`state`: `exited`, or
+/// `restarting` under a restart policy); with the shim's pid, which an
+/// attached `run` names the trashed directory after (`Runtime::let_go`).
+fn exit_record(state: &str, code: i32, started: &str, finished: &str, restarts: u32) -> String {
+    format!(
+        "{{\"state\":\"{state}\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts},\"shim_pid\":{}}}\n",
+        std::process::id()
+    )
+}
+
 fn fail(status: &Path, message: &str) -> ExitCode {
     let _ = write_atomic(
         status,
@@ -482,7 +496,7 @@ fn delete(dir: &Path) -> io::Result<()> {
 
 /// True if `pid` is a live hb-shim.
 fn shim_alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "hb-shim")
+    procfs::process_alive(pid, "hb-shim")
 }
 
 fn main() -> ExitCode {
@@ -650,7 +664,7 @@ fn main() -> ExitCode {
         let state = if again { "restarting" } else { "exited" };
         let _ = write_atomic(
             &status,
-            &format!("{{\"state\":\"{state}\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts},\"shim_pid\":{}}}\n", std::process::id()),
+            &exit_record(state, code, &started, &finished, restarts),
         );
         if !again {
             return done_for_good(&a, attached.as_ref());
@@ -660,7 +674,7 @@ fn main() -> ExitCode {
             if stop_requested.exists() {
                 let _ = write_atomic(
                     &status,
-                    &format!("{{\"state\":\"exited\",\"exit_code\":{code},\"started_at\":\"{started}\",\"finished_at\":\"{finished}\",\"restarts\":{restarts},\"shim_pid\":{}}}\n", std::process::id()),
+                    &exit_record("exited", code, &started, &finished, restarts),
                 );
                 return done_for_good(&a, attached.as_ref());
             }
