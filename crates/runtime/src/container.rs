@@ -556,9 +556,8 @@ impl Runtime {
             .map_err(io_err(&lock_path))?;
         if lock_exclusive(&lock) {
             let _ = fs::remove_file(c.dir.join("stop-requested"));
-            let starting = c.dir.join("status.starting");
-            fs::write(&starting, "{\"state\":\"starting\"}\n").map_err(io_err(&starting))?;
-            fs::rename(&starting, &status).map_err(io_err(&status))?;
+            crate::replace::write_atomic(&status, b"{\"state\":\"starting\"}\n")
+                .map_err(io_err(&status))?;
             let args = self.shim_args(c, supervision, &crun_root);
             let handed = shim
                 .is_some_and(|s| crate::handoff::send(s.0.as_fd(), &args, lock.as_fd()).is_ok());

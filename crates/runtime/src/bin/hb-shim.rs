@@ -56,6 +56,10 @@ mod sealed;
 #[path = "../procfs.rs"]
 mod procfs;
 
+// Status records replaced without ext4's write-back on rename.
+#[path = "../replace.rs"]
+mod replace;
+
 // A container handed to a shim started ahead of it; the shim only receives.
 #[path = "../handoff.rs"]
 #[allow(dead_code)]
@@ -64,17 +68,9 @@ mod handoff;
 /// A log line longer than this is split into partial (`P`) lines.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Writes `content` to `path` through a temporary file and a rename, so a reader
-/// never sees half of it. Not fsynced: the status matters while the machine
-/// runs (a reboot ends every container anyway, and `hb up` reads that from
-/// the missing shim), and an fsync costs milliseconds on every start and exit.
+/// Writes a status (or health) record so that a reader never sees half of it.
 fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(content.as_bytes())?;
-    }
-    fs::rename(tmp, path)
+    replace::write_atomic(path, content.as_bytes())
 }
 
 /// The container's log file, rotated at a size limit as Docker's json-file
