@@ -559,8 +559,12 @@ impl Runtime {
             crate::replace::write_atomic(&status, b"{\"state\":\"starting\"}\n")
                 .map_err(io_err(&status))?;
             let args = self.shim_args(c, supervision, &crun_root);
-            let handed = shim
-                .is_some_and(|s| crate::handoff::send(s.0.as_fd(), &args, lock.as_fd()).is_ok());
+            // With this process's watcher, for the shim to close after this
+            // process has exited (see `handoff`).
+            let watcher = Wake::get().map(Wake::descriptor);
+            let handed = shim.is_some_and(|s| {
+                crate::handoff::send(s.0.as_fd(), &args, lock.as_fd(), watcher).is_ok()
+            });
             if !handed {
                 let stdin = lock.try_clone().map_err(io_err(&lock_path))?;
                 self.shim_command()

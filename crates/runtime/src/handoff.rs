@@ -9,6 +9,12 @@
 //! gets as its stdin (see `Runtime::start`). No message (the CLI failed before
 //! it had a container, or died): the shim exits.
 //!
+//! With them may come the CLI's inotify descriptor, for the shim to hold until
+//! the CLI has exited (see `wake`): the last close of an inotify descriptor
+//! waits for the kernel to retire its watches (fsnotify's `synchronize_srcu`,
+//! ~0.9 ms here, measured around `close`), and that wait is better the
+//! shim's, after the fact, than in the exit of a `run` someone waits for.
+//!
 //! Std and `rustix` only: the shim includes this file too.
 
 use std::io::{self, IoSlice, IoSliceMut};
@@ -18,16 +24,22 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 /// The most a message may hold: arguments are paths and a healthcheck.
 const MAX: usize = 64 * 1024;
 
-/// Sends `args` and `lock` to the shim waiting on the other end of `socket`.
-pub fn send(socket: BorrowedFd<'_>, args: &[String], lock: BorrowedFd<'_>) -> io::Result<()> {
+/// Sends `args`, `lock` and, if given, the watcher the shim is to hold until
+/// the sender has exited, to the shim waiting on the other end of `socket`.
+pub fn send(
+    socket: BorrowedFd<'_>,
+    args: &[String],
+    lock: BorrowedFd<'_>,
+    watcher: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
     let bytes = args.join("\0").into_bytes();
     if bytes.len() > MAX {
         return Err(io::Error::other("the shim's arguments are too long"));
     }
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = [lock];
+    let fds: Vec<BorrowedFd<'_>> = std::iter::once(lock).chain(watcher).collect();
     control.push(SendAncillaryMessage::ScmRights(&fds));
     sendmsg(
         socket,
@@ -38,14 +50,24 @@ pub fn send(socket: BorrowedFd<'_>, args: &[String], lock: BorrowedFd<'_>) -> io
     Ok(())
 }
 
-/// Receives the arguments and the lock [`send`] sent on `socket`.
-pub fn receive(socket: impl AsFd) -> io::Result<(Vec<String>, OwnedFd)> {
+/// What a shim started ahead receives.
+pub struct Handed {
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The container's `shim.lock`, locked.
+    pub lock: OwnedFd,
+    /// The sender's inotify descriptor, to hold until the sender has exited.
+    pub watcher: Option<OwnedFd>,
+}
+
+/// Receives what [`send`] sent on `socket`.
+pub fn receive(socket: impl AsFd) -> io::Result<Handed> {
     use rustix::net::{recv, recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     // The message's length first (it waits for the message, or the end): a
     // buffer of MAX would stay in the shim's heap, 64 kB dirty for its life.
     let (_, len) = recv(&socket, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC)?;
     let mut buf = vec![0u8; len.min(MAX)];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = recvmsg(
         socket,
@@ -53,17 +75,22 @@ pub fn receive(socket: impl AsFd) -> io::Result<(Vec<String>, OwnedFd)> {
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
     )?;
-    let mut lock = None;
+    let mut fds = Vec::new();
     for m in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(fds) = m {
-            for fd in fds {
-                lock.get_or_insert(fd);
-            }
+        if let RecvAncillaryMessage::ScmRights(received) = m {
+            fds.extend(received);
         }
     }
-    let lock = lock.ok_or_else(|| io::Error::other("no container was handed over"))?;
+    let mut fds = fds.into_iter();
+    let lock = fds
+        .next()
+        .ok_or_else(|| io::Error::other("no container was handed over"))?;
     let text = String::from_utf8(buf[..got.bytes].to_vec()).map_err(io::Error::other)?;
-    Ok((text.split('\0').map(str::to_string).collect(), lock))
+    Ok(Handed {
+        args: text.split('\0').map(str::to_string).collect(),
+        lock,
+        watcher: fds.next(),
+    })
 }
 
 #[cfg(test)]
@@ -89,10 +116,15 @@ mod tests {
             "--health".into(),
             "a\u{1f}b".into(),
         ];
-        send(a.as_fd(), &args, lock.as_fd()).expect("sent");
+        send(a.as_fd(), &args, lock.as_fd(), None).expect("sent");
         drop(lock);
-        let (got, held) = receive(&b).expect("received");
+        let Handed {
+            args: got,
+            lock: held,
+            watcher,
+        } = receive(&b).expect("received");
         assert_eq!(got, args);
+        assert!(watcher.is_none());
         // The same open file: still locked though the sender closed its copy.
         let other = std::fs::File::open(dir.path().join("shim.lock")).expect("open");
         assert!(
@@ -107,8 +139,17 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the lock stayed held");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        // The sender gone without a word: the shim learns it at once.
-        drop(a);
+        // The sender's watcher comes after the lock, the same open file.
+        let watcher = rustix::io::dup(&a).expect("a descriptor to hand over");
+        send(a.as_fd(), &args, b.as_fd(), Some(watcher.as_fd())).expect("sent");
+        let handed = receive(&b).expect("received");
+        let ino = |fd: BorrowedFd<'_>| rustix::fs::fstat(fd).expect("fstat").st_ino;
+        assert_eq!(ino(handed.lock.as_fd()), ino(b.as_fd()));
+        let got = handed.watcher.expect("the watcher came too");
+        assert_eq!(ino(got.as_fd()), ino(watcher.as_fd()));
+        // The sender gone without a word (the duplicate handed over, of its
+        // own end, gone too): the shim learns it at once.
+        drop((a, watcher, got, handed.lock));
         assert!(receive(&b).is_err());
     }
 }

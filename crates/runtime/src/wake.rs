@@ -8,13 +8,16 @@
 //!
 //! One inotify descriptor serves the whole process and is never closed:
 //! closing one waits for an RCU grace period (fsnotify's `synchronize_srcu`),
-//! 10–20 ms here, more than the wait it saves. Threads share it (the daemon and
+//! ~1 ms here, 10–20 ms while a watched directory is busy — more than the
+//! wait it saves. Even at exit: `hb container run` hands it to the shim it
+//! started ahead, which holds it until the CLI has exited (`handoff`). Threads share it (the daemon and
 //! `hb up` start many containers at once), so one of them at a time polls it
 //! and drains the events, then bumps a generation and wakes the others;
 //! a waiter that read the generation before its own check never misses an
 //! event another thread drained.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
@@ -90,6 +93,12 @@ impl Wake {
         Some(Watching { wake: self, wd })
     }
 
+    /// The inotify descriptor, for a shim to hold until this process has
+    /// exited: the last close is then the shim's, and so is its wait.
+    pub(crate) fn descriptor(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Files renamed into a directory or written there.
     const EVENTS: AddWatchFlags = AddWatchFlags::IN_MOVED_TO.union(AddWatchFlags::IN_CLOSE_WRITE);
 
@@ -129,7 +138,6 @@ impl Wake {
     /// passes; true if there were events.
     fn poll(&self, most: Duration) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        use std::os::fd::AsFd;
         let ms = u16::try_from(most.as_millis().max(1)).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
         if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {

@@ -31,11 +31,14 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+
+use rustix::process::PidfdFlags;
 
 // Std-only, shared with the library (which reads the log back); the shim
 // only writes, so the reading half is unused here.
@@ -495,6 +498,23 @@ fn shim_alive(pid: u32) -> bool {
     procfs::process_alive(pid, "hb-shim")
 }
 
+/// Holds the CLI's inotify descriptor until the CLI has exited (its pidfd
+/// turns readable once the process is gone, its descriptors closed), then
+/// closes it: the last close, which waits ~1 ms for the kernel to retire the
+/// watches, is then this thread's, not the CLI's exit (see `handoff`).
+fn hold_until_exit(watcher: OwnedFd, cli: OwnedFd) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let held = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut fds = [PollFd::new(&cli, PollFlags::IN)];
+            while let Err(rustix::io::Errno::INTR) = poll(&mut fds, None) {}
+            drop(watcher);
+        });
+    // No thread: closed now, and the CLI's exit waits as it would have.
+    drop(held);
+}
+
 fn main() -> ExitCode {
     // `--wait`: started ahead of its container, which comes over stdin with
     // the arguments (see `handoff`); the lock then comes with it, and is
@@ -506,13 +526,22 @@ fn main() -> ExitCode {
     // crun that is to run.
     let mut made: Option<(PathBuf, (Command, Option<File>))> = None;
     if given.first().is_some_and(|a| a == "--wait") {
+        // The CLI that started this shim, watched from now: it is alive (it
+        // sends the container next), so the pid is still its own.
+        let cli = rustix::process::getppid()
+            .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
         if let [_, flag, crun] = given.as_slice() {
             if flag == "--crun" {
                 made = Some((PathBuf::from(crun), sealed::command(Path::new(crun))));
             }
         }
         match handoff::receive(io::stdin()) {
-            Ok((handed, lock)) => (given, _lock) = (handed, Some(lock)),
+            Ok(handed) => {
+                if let (Some(watcher), Some(cli)) = (handed.watcher, cli) {
+                    hold_until_exit(watcher, cli);
+                }
+                (given, _lock) = (handed.args, Some(handed.lock));
+            }
             // The CLI failed before it had a container, or died: nothing to run.
             Err(_) => return ExitCode::SUCCESS,
         }
