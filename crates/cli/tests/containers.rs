@@ -189,6 +189,23 @@ fn run_like_docker_run() {
         "{}",
         String::from_utf8_lossy(&shim_cmd)
     );
+    // The CLI's inotify descriptor, handed to the shim to close after the CLI
+    // has exited (runtime::handoff), is closed by now: a shim that kept it
+    // would hold one of the user's 128 inotify instances for its container's life.
+    let inotify_held = || {
+        std::fs::read_dir(format!("/proc/{}/fd", status["shim_pid"]))
+            .expect("the shim's descriptors")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|l| l.to_string_lossy().contains("inotify"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while inotify_held() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shim still holds the CLI's inotify descriptor"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // crun runs from hb's sealed copy of itself, so it need not make its own
     // and execute itself a second time (CVE-2019-5736's defence, kept).
     let crun = std::fs::read_link(format!("/proc/{}/exe", status["crun_pid"])).expect("crun runs");
