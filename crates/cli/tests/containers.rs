@@ -408,6 +408,59 @@ fn run_on_a_bridge_with_published_ports_or_on_the_host_network() {
     succeeds_with(&hb(&["network", "prune"]), "");
     succeeds_with(&hb(&["container", "rm", "--force", "pub"]), "pub\n");
 
+    // -d --rm on the bridge: once it exits (here, stopped), it goes by itself
+    // with its port proxy and its address, as `docker run -d --rm -p` does;
+    // and `rm --force` of one that runs is a removal like any other.
+    let serve = "mkdir -p /www && echo gone > /www/index.html && exec httpd -f -p 80 -h /www";
+    for (name, end) in [("gone", "stop"), ("forced", "rm")] {
+        let o = hb(&[
+            "container",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "-p",
+            &format!("{port}:80"),
+            &busybox,
+            "sh",
+            "-c",
+            serve,
+        ]);
+        succeeds_with(&o, &format!("{name}\n"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: never published"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = match end {
+            "stop" => hb(&["container", "stop", "-t", "1", name]),
+            _ => hb(&["container", "rm", "--force", name]),
+        };
+        succeeds_with(&o, &format!("{name}\n"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let ls = text(&hb(&["container", "ls", "-a"]).stdout);
+            let listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if !ls.contains(name) && !listening {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} stayed: {ls} (port still served: {listening})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let left = hb_test_support::leaks::leaks(r, &r.join("run"), &[name]);
+        assert!(
+            left.iter().all(|l| l.contains("hb-oneoff")),
+            "{name} left behind: {left:#?}"
+        );
+    }
+
     let o = hb(&[
         "container",
         "run",

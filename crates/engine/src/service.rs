@@ -100,6 +100,7 @@ pub fn supervision(name: &str, s: &Service, image: &hb_image::LocalImage) -> Res
         console_socket: None,
         tty_log: tty(s),
         remove: false,
+        remove_with: None,
     })
 }
 

@@ -134,6 +134,9 @@ struct Record {
     labels: std::collections::BTreeMap<String, String>,
 }
 
+/// Marks a container being removed (`Runtime::remove`); the shim reads it too.
+const REMOVING: &str = "removing";
+
 /// Where containers live, the programs that run them, and the mounts they need.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -196,6 +199,11 @@ pub struct Supervision {
     /// it is killed, and with `-d --rm`. For a container without a network
     /// of its own: the shim knows nothing of network attachments.
     pub remove: bool,
+    /// `-d --rm` for a container whose removal is more than its files (on a
+    /// bridge: its address, its port proxy): once it has exited for good,
+    /// the shim runs `<this program> container rm --force <id>` — hb itself,
+    /// which knows the rest — unless a removal is under way already.
+    pub remove_with: Option<PathBuf>,
 }
 
 /// An attached CLI's hold on a container that removes itself ([`Supervision::remove`]):
@@ -618,6 +626,9 @@ impl Runtime {
         }
         if supervision.remove {
             arg("--remove-into", &self.trash().display());
+        }
+        if let Some(hb) = &supervision.remove_with {
+            arg("--remove-with", &hb.display());
         }
         arg("--crun", &self.crun.display());
         arg("--root", &crun_root.display());
@@ -1170,6 +1181,9 @@ impl Runtime {
         // No restart after this (a shim that recorded a final exit has nothing
         // left to restart); then crun's state, when it has any (a container
         // that exited was deleted by `crun run` itself: two process starts saved).
+        // Marked first: a shim told to have its container removed
+        // (`Supervision::remove_with`) leaves it to this removal.
+        let _ = fs::write(c.dir.join(REMOVING), "");
         if self.status(c).is_none_or(|s| s.state != "exited") {
             self.request_stop(c);
         }

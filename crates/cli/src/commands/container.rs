@@ -117,11 +117,13 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         bail!("--rm and --restart conflict: a container that restarts is never removed (as with docker run)");
     }
     // The shim removes the container when it exits, as Docker's daemon does:
-    // even if this CLI is killed, and with -d. A bridged one is removed here,
-    // with its address on the one-off network and its port proxy.
+    // even if this CLI is killed, and with -d. A bridged one goes with its
+    // address on the one-off network and its port proxy: attached, this run
+    // removes it; detached, its shim has hb do it (`hb container rm`).
     supervision.remove = a.rm && !bridged;
     if a.rm && a.detach && bridged {
-        bail!("-d --rm with a bridged network (--network bridge, -p) would leave its address and port proxy behind when it exits: run it attached, or without --rm and `hb container rm` it");
+        supervision.remove_with =
+            Some(std::env::current_exe().context("where is this hb, to remove the container")?);
     }
     let ports = publish_flags(&a.publish)?;
     if a.network == "host" {

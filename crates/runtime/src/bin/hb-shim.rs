@@ -16,12 +16,13 @@
 //!
 //! Usage: hb-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE --status FILE
 //!        [--restart POLICY] [--health SPEC] [--log-max-size N] [--log-max-files N]
-//!        [--console-socket PATH] [--tty-log yes] [--remove-into TRASH]
+//!        [--console-socket PATH] [--tty-log yes] [--remove-into TRASH] [--remove-with HB]
 //!    or: hb-shim --wait [--crun PATH]   (the same arguments and the lock come over
 //!        stdin, `handoff`; meanwhile it makes its sealed copy of crun, `sealed`)
 //!
 //! `--remove-into TRASH`, for `--rm`: once the container has exited for good,
-//! the shim removes it (see `remove_container`).
+//! the shim removes it (see `remove_container`). `--remove-with HB`, for
+//! `-d --rm` on a bridge: hb removes it (see `remove_with`).
 //!
 //! `--tty-log yes`, for a detached container with a terminal (compose `tty:
 //! true`): the shim listens on `console.sock` beside the status file, takes
@@ -428,6 +429,9 @@ fn fail(status: &Path, message: &str) -> ExitCode {
 /// it goes (`--rm`). `attached`: its directory, opened as the shim started
 /// (an attached CLI may move it away).
 fn done_for_good(a: &HashMap<String, String>, attached: Option<&File>) -> ExitCode {
+    if let Some(hb) = a.get("remove-with") {
+        remove_with(hb, &a["bundle"], &a["id"]);
+    }
     let Some(trash) = a.get("remove-into") else {
         return ExitCode::SUCCESS;
     };
@@ -443,6 +447,26 @@ fn done_for_good(a: &HashMap<String, String>, attached: Option<&File>) -> ExitCo
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--remove-with HB` (`-d --rm` on a bridge): the container is removed by
+/// `HB container rm --force ID`, which also gives back its address and stops
+/// its port proxy — things this shim knows nothing of. Started, not waited
+/// for: the removal waits for this shim's lock, which goes as the shim exits.
+/// Not when a removal is under way already (`hb container rm` marks the
+/// container first).
+fn remove_with(hb: &str, bundle: &str, id: &str) {
+    use std::os::unix::process::CommandExt;
+    if Path::new(bundle).join("removing").exists() {
+        return;
+    }
+    let _ = Command::new(hb)
+        .args(["container", "rm", "--force", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
 }
 
 /// Removes an exited container: waits until no CLI is attached (it holds a
