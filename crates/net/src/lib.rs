@@ -278,11 +278,15 @@ impl<'a> Net<'a> {
     pub fn detach(&self, container: &str) -> Result<()> {
         let cns = self.container_ns(container);
         if Self::ns_path(&cns).exists() {
-            self.ip.run(
+            let deleted = self.ip.run(
                 None,
                 &format!("netns del {cns}\n"),
                 "remove the container's namespace",
-            )?;
+            );
+            // Deleted meanwhile by another removal of the same container: done.
+            if Self::ns_path(&cns).exists() {
+                deleted?;
+            }
         }
         Ok(())
     }

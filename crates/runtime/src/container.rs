@@ -1199,7 +1199,13 @@ impl Runtime {
         }
         let rootfs = c.dir.join("rootfs");
         if self.mounts.is_mountpoint(&rootfs) {
-            self.mounts.unmount(&rootfs).map_err(io_err(&rootfs))?;
+            // Unmounted meanwhile by another removal (a `-d --rm` container's
+            // shim has hb remove it as it exits): as good as done here.
+            if let Err(e) = self.mounts.unmount(&rootfs) {
+                if self.mounts.is_mountpoint(&rootfs) {
+                    return Err(io_err(&rootfs)(e));
+                }
+            }
         }
         match fs::remove_dir_all(&c.dir) {
             // Its shim removed it meanwhile (`--rm`).
