@@ -1178,12 +1178,12 @@ impl Runtime {
     /// Removes the container: stops it if it runs, unmounts its rootfs, deletes
     /// crun's state and its directory.
     pub fn remove(&self, c: &Container) -> Result<()> {
-        // No restart after this (a shim that recorded a final exit has nothing
-        // left to restart); then crun's state, when it has any (a container
-        // that exited was deleted by `crun run` itself: two process starts saved).
         // Marked first: a shim told to have its container removed
         // (`Supervision::remove_with`) leaves it to this removal.
         let _ = fs::write(c.dir.join(REMOVING), "");
+        // No restart after this (a shim that recorded a final exit has nothing
+        // left to restart); then crun's state, when it has any (a container
+        // that exited was deleted by `crun run` itself: two process starts saved).
         if self.status(c).is_none_or(|s| s.state != "exited") {
             self.request_stop(c);
         }

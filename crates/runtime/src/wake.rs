@@ -10,11 +10,12 @@
 //! closing one waits for an RCU grace period (fsnotify's `synchronize_srcu`),
 //! ~1 ms here, 10–20 ms while a watched directory is busy — more than the
 //! wait it saves. Even at exit: `hb container run` hands it to the shim it
-//! started ahead, which holds it until the CLI has exited (`handoff`). Threads share it (the daemon and
-//! `hb up` start many containers at once), so one of them at a time polls it
-//! and drains the events, then bumps a generation and wakes the others;
-//! a waiter that read the generation before its own check never misses an
-//! event another thread drained.
+//! started ahead, which holds it until the CLI has exited (`handoff`).
+//!
+//! Threads share it (the daemon and `hb up` start many containers at once),
+//! so one of them at a time polls it and drains the events, then bumps a
+//! generation and wakes the others; a waiter that read the generation before
+//! its own check never misses an event another thread drained.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};

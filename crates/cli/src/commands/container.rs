@@ -122,8 +122,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     // removes it; detached, its shim has hb do it (`hb container rm`).
     supervision.remove = a.rm && !bridged;
     if a.rm && a.detach && bridged {
-        supervision.remove_with =
-            Some(std::env::current_exe().context("where is this hb, to remove the container")?);
+        supervision.remove_with = Some(std::env::current_exe().context(
+            "-d --rm on a bridge: the container's shim runs this hb to remove it, and this hb cannot find its own path (/proc/self/exe); run it attached, or without --rm and `hb container rm` it",
+        )?);
     }
     let ports = publish_flags(&a.publish)?;
     if a.network == "host" {
