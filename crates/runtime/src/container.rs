@@ -412,7 +412,11 @@ impl Runtime {
                 warnings: Vec::new(),
             })?;
         }
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        // A removed container's directory, emptied, if one is kept: eight
+        // inodes fewer to make (see `recycle`).
+        if !crate::recycle::claim(&self.spares(), &dir) {
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        }
         let mut c = Container {
             id: id.to_string(),
             dir,
@@ -443,7 +447,11 @@ impl Runtime {
             c.dir.join("work"),
         );
         for d in [&rootfs, &upper, &work] {
-            fs::create_dir(d).map_err(io_err(d))?;
+            match fs::create_dir(d) {
+                // Kept, empty, with a spare directory.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                r => r.map_err(io_err(d))?,
+            }
         }
         // The image's layers under hb's mount points; recorded first, so that
         // the rootfs can be mounted again after a reboot.
@@ -457,7 +465,7 @@ impl Runtime {
         };
         let record_file = c.dir.join(RECORD);
         let json = serde_json::to_vec(&record).map_err(|e| Error::Spec(e.to_string()))?;
-        fs::write(&record_file, json).map_err(io_err(&record_file))?;
+        crate::recycle::write(&record_file, &json).map_err(io_err(&record_file))?;
         self.mount_rootfs(&record.layers, &upper, &work, overrides.ephemeral, &rootfs)?;
         let hostname = overrides
             .hostname
@@ -468,7 +476,9 @@ impl Runtime {
             resolv_conf: c.dir.join("resolv.conf"),
             hostname: c.dir.join("hostname"),
         };
-        let write = |p: &Path, text: &str| fs::write(p, text).map_err(io_err(p));
+        // Into the files kept with a spare directory, where it was one.
+        let write =
+            |p: &Path, text: &str| crate::recycle::write(p, text.as_bytes()).map_err(io_err(p));
         let mut hosts =
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string();
         if overrides.hosts.is_empty() {
@@ -505,7 +515,7 @@ impl Runtime {
         })?;
         let config = c.dir.join("config.json");
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Spec(e.to_string()))?;
-        write(&config, &String::from_utf8_lossy(&json))?;
+        crate::recycle::write(&config, &json).map_err(io_err(&config))?;
         Ok(warnings)
     }
 
@@ -911,6 +921,11 @@ impl Runtime {
         self.root.join("trash")
     }
 
+    /// Where removed containers' directories are kept for the next ones.
+    fn spares(&self) -> PathBuf {
+        self.root.join(crate::recycle::SPARES)
+    }
+
     fn crun(&self, args: &[&str]) -> Result<std::process::Output> {
         let (mut cmd, _copy) = self.crun_command(args.first().copied().unwrap_or(""));
         cmd.args(args)
@@ -1207,11 +1222,9 @@ impl Runtime {
                 }
             }
         }
-        match fs::remove_dir_all(&c.dir) {
-            // Its shim removed it meanwhile (`--rm`).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            r => r.map_err(io_err(&c.dir))?,
-        }
+        // Kept for the next container, or deleted (see `recycle`); gone
+        // already if its shim removed it meanwhile (`--rm`).
+        crate::recycle::recycle(&c.dir, &self.spares()).map_err(io_err(&c.dir))?;
         remove_cgroups(&self.cgroup_name(&c.id))
     }
 

@@ -26,6 +26,7 @@ pub mod handoff;
 pub mod host;
 pub mod observe;
 pub mod procfs;
+mod recycle;
 mod replace;
 pub mod sealed;
 pub mod spec;

@@ -235,6 +235,60 @@ fn a_read_only_rootfs_refuses_writes_and_the_image_is_untouched() {
 
 #[test]
 #[ignore = "privileged: root, crun and the fixture registries"]
+fn a_removed_containers_directory_serves_the_next_with_nothing_of_it() {
+    let Some(env) = setup() else { return };
+    let image = env.image("busybox:latest");
+    let spares = || {
+        std::fs::read_dir(env.runtime.root.join("spares"))
+            .map(Iterator::count)
+            .unwrap_or(0)
+    };
+    // Writes only to the files hb bind-mounts, and its log: kept, emptied.
+    let (c, code) = env.run(
+        "hb-it-spare-a",
+        &image,
+        Overrides {
+            command: sh("echo '10.9.9.9 leaked' >> /etc/hosts; echo secret"),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0);
+    assert_eq!(env.output(&c, "stdout"), vec!["secret"]);
+    env.remove_clean(&c);
+    assert_eq!(spares(), 1, "an untouched rootfs: the directory is kept");
+    // The next container takes it, and finds nothing of the first.
+    let (c, code) = env.run(
+        "hb-it-spare-b",
+        &image,
+        Overrides {
+            command: sh("cat /etc/hosts /etc/hostname; echo written > /etc/x"),
+            ..Default::default()
+        },
+    );
+    assert_eq!(spares(), 0, "taken by the next container");
+    assert_eq!(code, 0);
+    let out = env.output(&c, "stdout").join("\n");
+    assert!(!out.contains("leaked") && !out.contains("secret"), "{out}");
+    assert!(
+        out.contains("hb-it-spare-b"),
+        "its own hosts and hostname: {out}"
+    );
+    env.remove_clean(&c);
+    assert_eq!(spares(), 0, "a rootfs written to: the directory is deleted");
+    let (c, code) = env.run(
+        "hb-it-spare-c",
+        &image,
+        Overrides {
+            command: sh("test ! -e /etc/x"),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "nothing of the second container's writes either");
+    env.remove_clean(&c);
+}
+
+#[test]
+#[ignore = "privileged: root, crun and the fixture registries"]
 fn the_container_has_no_network_but_loopback_and_outlives_its_caller() {
     let Some(env) = setup() else { return };
     let image = env.image("busybox:latest");

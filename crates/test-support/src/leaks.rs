@@ -7,7 +7,8 @@ use std::path::Path;
 /// mounts, live `hb-shim`s, crun state, directories and cgroups (in every
 /// hierarchy), and any network namespace or `hb-proxy` of the root; and
 /// whatever the shims of `--rm` containers left in the trash, once they have
-/// had 5 s to delete it. Empty when nothing is.
+/// had 5 s to delete it; and anything in the directories kept for the next
+/// containers (`spares/`) but their empty skeletons. Empty when nothing is.
 pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
     let rt = hb_runtime::container::Runtime::new(
         root.to_path_buf(),
@@ -33,10 +34,30 @@ pub fn leaks(root: &Path, run: &Path, containers: &[&str]) -> Vec<String> {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     out.extend(in_trash());
+    // Directories kept for the next containers hold nothing of the removed
+    // ones: empty files and directories, and no spec.
+    let spares = root.join("spares");
+    for spare in std::fs::read_dir(&spares).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(spare.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = e.path();
+            let holds = if path.is_dir() {
+                std::fs::read_dir(&path).map_or(true, |mut d| d.next().is_some())
+            } else {
+                std::fs::metadata(&path).map_or(true, |m| m.len() > 0)
+            };
+            if holds || e.file_name() == "config.json" {
+                out.push(format!("in a spare directory: {}", path.display()));
+            }
+        }
+    }
     let dirs: Vec<String> = containers
         .iter()
         .map(|c| root.join("containers").join(c).display().to_string())
-        .chain([trash.clone()])
+        .chain([trash.clone(), spares.display().to_string()])
         .collect();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     out.extend(

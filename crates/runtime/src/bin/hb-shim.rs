@@ -64,6 +64,11 @@ mod procfs;
 #[path = "../replace.rs"]
 mod replace;
 
+// A removed container's directory kept for the next one.
+#[path = "../recycle.rs"]
+#[allow(dead_code)]
+mod recycle;
+
 // A container handed to a shim started ahead of it; the shim only receives.
 #[path = "../handoff.rs"]
 #[allow(dead_code)]
@@ -491,7 +496,7 @@ fn remove_container(
         Err(e) if e.kind() == io::ErrorKind::NotFound && gone.exists() => {}
         r => r?,
     }
-    delete(&gone)?;
+    delete(&gone, trash)?;
     // What shims killed half-way through a removal left (`<id>.<pid>` of a
     // pid that is no live shim's) goes with this one.
     for e in fs::read_dir(trash)?.flatten() {
@@ -500,21 +505,22 @@ fn remove_container(
             .rsplit_once('.')
             .and_then(|(_, p)| p.parse::<u32>().ok());
         if pid.is_some_and(|p| !shim_alive(p)) {
-            let _ = delete(&e.path());
+            let _ = delete(&e.path(), trash);
         }
     }
     Ok(())
 }
 
-/// Unmounts a container directory's rootfs and deletes the directory.
-fn delete(dir: &Path) -> io::Result<()> {
+/// Unmounts a container directory's rootfs and deletes the directory — or
+/// keeps it, emptied, for the next container (`spares/` beside the trash).
+fn delete(dir: &Path, trash: &Path) -> io::Result<()> {
     // Detached, so that nothing below can keep the delete from reaching
     // through the mount into the image's layers.
     match rustix::mount::unmount(dir.join("rootfs"), rustix::mount::UnmountFlags::DETACH) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
         Err(e) => return Err(e.into()),
     }
-    fs::remove_dir_all(dir)
+    recycle::recycle(dir, &trash.with_file_name(recycle::SPARES))
 }
 
 /// True if `pid` is a live hb-shim.
