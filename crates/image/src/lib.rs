@@ -30,6 +30,7 @@ pub mod config;
 pub mod dockerfile;
 pub mod ingest;
 pub mod layout;
+mod names;
 pub mod pull;
 pub mod reference;
 pub mod registry;

@@ -5,6 +5,7 @@
 //! layers/sha256/<hex>/   each layer unpacked once (by diff-id), shared read-only
 //! tmp/                   downloads and unpacks in progress
 //! state.db               SQLite (WAL): table `images` (name → manifest, config)
+//! names/<sha256>         each row of `images` as a file, for lookups without SQLite
 //! ```
 //!
 //! Everything lands under a temporary name, is verified, then renamed, so a
@@ -20,14 +21,15 @@ use std::sync::Mutex;
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{Digest, ImageManifest};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ImageConfig;
+use crate::names;
 use crate::registry::sha256_digest;
 use crate::{Error, Result};
 
 /// An image the store knows by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageRecord {
     /// `registry/repository:tag`.
     pub name: String,
@@ -68,7 +70,7 @@ pub struct Store {
 pub struct LayerLock(#[allow(dead_code)] Flock<fs::File>);
 
 /// Takes a `flock` on a lock file (created if missing); blocks until granted.
-fn flock(path: &Path, how: FlockArg) -> Result<LayerLock> {
+pub(crate) fn flock(path: &Path, how: FlockArg) -> Result<LayerLock> {
     let f = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -212,12 +214,12 @@ impl Store {
 
     /// Where a blob lives.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(hex_of(d))
+        blob_path_in(&self.root, d)
     }
 
     /// Where a layer is unpacked (by diff-id).
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
-        self.root.join("layers/sha256").join(hex_of(diff_id))
+        layer_dir_in(&self.root, diff_id)
     }
 
     /// A fresh temporary path under `tmp/`.
@@ -235,8 +237,7 @@ impl Store {
 
     /// Reads a blob.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
-        let p = self.blob_path(d);
-        fs::read(&p).map_err(|source| Error::Io { path: p, source })
+        read(&self.blob_path(d))
     }
 
     /// Stores bytes as a blob after checking they have digest `d`.
@@ -305,14 +306,45 @@ impl Store {
 
     /// Records (or replaces) an image name.
     pub fn record(&self, r: &ImageRecord) -> Result<()> {
-        self.db()
-            .execute(
-                "INSERT INTO images (name, manifest, config, index_digest, size, stored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(name) DO UPDATE SET manifest = ?2, config = ?3, index_digest = ?4, size = ?5, stored = ?6",
-                params![r.name, r.manifest, r.config, r.index, r.size as i64, r.stored],
-            )
-            .map_err(self.db_err())?;
-        Ok(())
+        names::changing(&self.root, &r.name, || {
+            self.db()
+                .execute(
+                    "INSERT INTO images (name, manifest, config, index_digest, size, stored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(name) DO UPDATE SET manifest = ?2, config = ?3, index_digest = ?4, size = ?5, stored = ?6",
+                    params![r.name, r.manifest, r.config, r.index, r.size as i64, r.stored],
+                )
+                .map_err(self.db_err())?;
+            Ok(((), Some(r.clone())))
+        })
+    }
+
+    /// Writes the name index's file of `name` from its row (a name recorded
+    /// before the index was; see `names`). A read-only store can: the index
+    /// is files beside the database.
+    pub fn index_name(&self, name: &str) -> Result<()> {
+        names::changing(&self.root, name, || {
+            let row = self
+                .db()
+                .query_row(
+                    "SELECT name, manifest, config, index_digest, size, stored FROM images WHERE name = ?1",
+                    params![name],
+                    row_to_record,
+                )
+                .optional()
+                .map_err(self.db_err())?;
+            Ok(((), row))
+        })
+    }
+
+    /// The image `name` names (as given, or normalised), from the name index
+    /// alone, without opening the database; `None` where the index has no
+    /// file for it (then ask [`Store::find`]).
+    pub fn indexed(root: &Path, name: &str) -> Option<LocalImage> {
+        let row = names::read(root, name).or_else(|| {
+            let normalized = name.parse::<crate::ImageRef>().ok()?.name();
+            names::read(root, &normalized)
+        })?;
+        image_in(root, row).ok()
     }
 
     /// Every image, by name.
@@ -365,42 +397,18 @@ impl Store {
 
     /// Forgets an image name; its blobs and layers stay until pruned.
     pub fn forget(&self, name: &str) -> Result<bool> {
-        let n = self
-            .db()
-            .execute("DELETE FROM images WHERE name = ?1", params![name])
-            .map_err(self.db_err())?;
-        Ok(n > 0)
+        names::changing(&self.root, name, || {
+            let n = self
+                .db()
+                .execute("DELETE FROM images WHERE name = ?1", params![name])
+                .map_err(self.db_err())?;
+            Ok((n > 0, None))
+        })
     }
 
     /// Reads an image's manifest and config and finds its layers.
     pub fn image(&self, record: &ImageRecord) -> Result<LocalImage> {
-        let parse = |what: &str, d: &str| -> Result<Digest> {
-            d.parse().map_err(|_| Error::Corrupt {
-                what: format!("the {what} digest `{d}` of {}", record.name),
-            })
-        };
-        let manifest_bytes = self.read_blob(&parse("manifest", &record.manifest)?)?;
-        let manifest: ImageManifest =
-            serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Corrupt {
-                what: format!("the manifest of {}: {e}", record.name),
-            })?;
-        let config_bytes = self.read_blob(&parse("config", &record.config)?)?;
-        let config: ImageConfig =
-            serde_json::from_slice(&config_bytes).map_err(|e| Error::Corrupt {
-                what: format!("the config of {}: {e}", record.name),
-            })?;
-        let layers = config
-            .rootfs
-            .diff_ids
-            .iter()
-            .map(|d| parse("layer", d).map(|d| self.layer_dir(&d)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(LocalImage {
-            record: record.clone(),
-            manifest,
-            config,
-            layers,
-        })
+        image_in(&self.root, record.clone())
     }
 }
 
@@ -521,6 +529,53 @@ impl Store {
     }
 }
 
+/// The image of `record` in the store at `root`: its manifest and config
+/// read, its layers found.
+fn image_in(root: &Path, record: ImageRecord) -> Result<LocalImage> {
+    let parse = |what: &str, d: &str| -> Result<Digest> {
+        d.parse().map_err(|_| Error::Corrupt {
+            what: format!("the {what} digest `{d}` of {}", record.name),
+        })
+    };
+    let manifest_bytes = read(&blob_path_in(root, &parse("manifest", &record.manifest)?))?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Corrupt {
+            what: format!("the manifest of {}: {e}", record.name),
+        })?;
+    let config_bytes = read(&blob_path_in(root, &parse("config", &record.config)?))?;
+    let config: ImageConfig =
+        serde_json::from_slice(&config_bytes).map_err(|e| Error::Corrupt {
+            what: format!("the config of {}: {e}", record.name),
+        })?;
+    let layers = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| parse("layer", d).map(|d| layer_dir_in(root, &d)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LocalImage {
+        record,
+        manifest,
+        config,
+        layers,
+    })
+}
+
+fn blob_path_in(root: &Path, d: &Digest) -> PathBuf {
+    root.join("blobs/sha256").join(hex_of(d))
+}
+
+fn layer_dir_in(root: &Path, diff_id: &Digest) -> PathBuf {
+    root.join("layers/sha256").join(hex_of(diff_id))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
     Ok(ImageRecord {
         name: row.get(0)?,
@@ -594,6 +649,52 @@ mod tests {
             .map(|r| r.name)
             .collect();
         assert_eq!(names, ["a:1", "b:1"]);
+    }
+
+    #[test]
+    fn the_name_index_follows_the_table_and_serves_lookups_without_it() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(d.path()).expect("open");
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = sha256_digest(config);
+        s.put_blob(&config_digest, config).expect("config");
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+            config.len()
+        );
+        let manifest_digest = sha256_digest(manifest.as_bytes());
+        s.put_blob(&manifest_digest, manifest.as_bytes())
+            .expect("manifest");
+        let row = |name: &str, manifest: &Digest| ImageRecord {
+            name: name.into(),
+            manifest: manifest.to_string(),
+            config: config_digest.to_string(),
+            index: None,
+            size: 1,
+            stored: 1,
+        };
+        let name = "docker.io/library/app:1";
+        s.record(&row(name, &manifest_digest)).expect("record");
+        let found = Store::indexed(d.path(), "app:1").expect("by its normalised name");
+        assert_eq!(found.record, row(name, &manifest_digest));
+        // Retagged, forgotten: the file follows the row.
+        let other = sha256_digest(b"another manifest");
+        s.record(&row(name, &other)).expect("retag");
+        assert_eq!(names::read(d.path(), name), Some(row(name, &other)));
+        assert!(s.forget(name).expect("forget"));
+        assert_eq!(names::read(d.path(), name), None);
+        assert!(Store::indexed(d.path(), name).is_none());
+        // A row recorded before the index: no file until a lookup writes it.
+        s.db()
+            .execute(
+                "INSERT INTO images (name, manifest, config, index_digest, size, stored) VALUES (?1, ?2, ?3, NULL, 1, 1)",
+                params![name, manifest_digest.to_string(), config_digest.to_string()],
+            )
+            .expect("an older hb's row");
+        assert!(Store::indexed(d.path(), name).is_none());
+        s.index_name(name).expect("index");
+        assert!(Store::indexed(d.path(), name).is_some());
     }
 
     #[test]

@@ -220,14 +220,21 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// The image `name` names: looked up in a read-only store (see
-/// `Store::open_read_only`), else in the store read-write, else pulled. The
-/// read-only store is closed first: within a process SQLite shares one mapping
-/// of `state.db-shm`, and one opened read-only would leave every later
-/// connection (the puller's, the network state's) unable to write.
+/// The image `name` names: from the store's name index, without opening the
+/// database (see `Store::indexed`); else looked up in a read-only store (see
+/// `Store::open_read_only`), which writes the index's file for next time;
+/// else in the store read-write, else pulled. The read-only store is closed
+/// first: within a process SQLite shares one mapping of `state.db-shm`, and
+/// one opened read-only would leave every later connection (the puller's, the
+/// network state's) unable to write.
 fn image_to_run(name: &str) -> Result<hb_image::store::LocalImage> {
-    if let Ok(store) = hb_image::store::Store::open_read_only(&context::hb_root()) {
+    let root = context::hb_root();
+    if let Some(image) = hb_image::store::Store::indexed(&root, name) {
+        return Ok(image);
+    }
+    if let Ok(store) = hb_image::store::Store::open_read_only(&root) {
         if let Ok(record) = store.find(name) {
+            let _ = store.index_name(&record.name);
             return Ok(store.image(&record)?);
         }
     }
