@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 // A loaded project is many small allocations (a few per YAML key and value);
 // with mimalloc a 1,000-service load takes about 17% less time than with
 // glibc's malloc, and varies less (docs/benchmarks.md). Most hb runs are
@@ -23,7 +21,7 @@ mod signals;
 
 fn main() -> ExitCode {
     keep_inherited_descriptors_here();
-    let args = cli::Cli::parse();
+    let args = cli::Cli::from_command_line();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HB_LOG").unwrap_or_else(|_| "warn".into()),
