@@ -574,8 +574,16 @@ impl Runtime {
             .map_err(io_err(&lock_path))?;
         if lock_exclusive(&lock) {
             let _ = fs::remove_file(c.dir.join("stop-requested"));
-            crate::replace::write_atomic(&status, b"{\"state\":\"starting\"}\n")
-                .map_err(io_err(&status))?;
+            // A first status (a new directory, or a spare's emptied file) is
+            // written in place: no reader holds an older one to see half of,
+            // and no inode is made for it (see `recycle`).
+            let starting = b"{\"state\":\"starting\"}\n";
+            if fs::metadata(&status).map_or(true, |m| m.len() == 0) {
+                crate::recycle::write(&status, starting)
+            } else {
+                crate::replace::write_atomic(&status, starting)
+            }
+            .map_err(io_err(&status))?;
             let args = self.shim_args(c, supervision, &crun_root);
             // With this process's watcher, for the shim to close after this
             // process has exited (see `handoff`).

@@ -8,9 +8,9 @@
 //! in its block group (`find_inode_bit` and `recently_deleted` in
 //! `fs/ext4/ialloc.c`). Once a few hundred containers have come and gone,
 //! making a file there costs ~50 µs, against ~6 µs on tmpfs; and a container
-//! is made of ~25 new inodes. Eleven of them are kept here: its directory,
+//! is made of ~25 new inodes. Twelve of them are kept here: its directory,
 //! `rootfs/`, `upper/` and `work/`, the files hb writes (`hosts`,
-//! `resolv.conf`, `hostname`, `ctr.log`, `shim.lock`), and its spec and
+//! `resolv.conf`, `hostname`, `ctr.log`, `shim.lock`, its first `status`), and its spec and
 //! record, renamed: a container exists once `config.json` does
 //! (`Runtime::get`), and [`write()`] brings them back whole.
 //!
@@ -32,7 +32,7 @@ pub const SPARES: &str = "spares";
 const KEPT: usize = 8;
 
 /// The files of a container's directory that are kept, emptied.
-const EMPTIED: [&str; 2] = ["ctr.log", "shim.lock"];
+const EMPTIED: [&str; 3] = ["ctr.log", "shim.lock", "status"];
 
 /// The files the container saw (bind-mounted), kept only as hb made them.
 const SEEN: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
@@ -236,6 +236,7 @@ mod tests {
                 "resolv.conf",
                 "rootfs",
                 "shim.lock",
+                "status",
                 "upper",
                 "work"
             ]

@@ -22,15 +22,49 @@ use rustix::io::Errno;
 
 /// Writes `content` to `path` through `<path>.tmp`, atomically for readers.
 pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    File::create(&tmp)?.write_all(content)?;
-    match renameat_with(CWD, &tmp, CWD, path, RenameFlags::EXCHANGE) {
-        // The old content is under the temporary name now.
-        Ok(()) => std::fs::remove_file(&tmp),
-        // Nothing to exchange with yet (ENOENT), or a filesystem without
-        // RENAME_EXCHANGE (EINVAL): a plain rename is as atomic.
-        Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS) => std::fs::rename(&tmp, path),
-        Err(e) => Err(e.into()),
+    Prepared::new(path)?.commit(content)
+}
+
+/// A replacement of a file begun ahead of its content: its temporary file
+/// made now — on ext4 a new inode is most of a write's cost (see
+/// `recycle`) — so that [`Prepared::commit`] only writes and swaps. The
+/// shim prepares a container's exit record so while the container runs.
+pub struct Prepared {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: File,
+}
+
+impl Prepared {
+    /// Makes `<path>.tmp`, empty; one left over is replaced, not truncated
+    /// (ext4 writes a file truncated to zero out as it is closed).
+    pub fn new(path: &Path) -> io::Result<Self> {
+        let tmp = path.with_extension("tmp");
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = File::options().write(true).create_new(true).open(&tmp)?;
+        Ok(Prepared {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+        })
+    }
+
+    /// Writes `content` and puts it in place.
+    pub fn commit(mut self, content: &[u8]) -> io::Result<()> {
+        self.file.write_all(content)?;
+        drop(self.file);
+        let (tmp, path) = (&self.tmp, &self.path);
+        match renameat_with(CWD, tmp, CWD, path, RenameFlags::EXCHANGE) {
+            // The old content is under the temporary name now.
+            Ok(()) => std::fs::remove_file(tmp),
+            // Nothing to exchange with yet (ENOENT), or a filesystem without
+            // RENAME_EXCHANGE (EINVAL): a plain rename is as atomic.
+            Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS) => std::fs::rename(tmp, path),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -51,6 +85,24 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, ["status"]);
+    }
+
+    #[test]
+    fn a_replacement_made_ahead_replaces_a_leftover_and_keeps_the_old_until_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = dir.path().join("status");
+        write_atomic(&status, b"running\n").expect("first write");
+        // A shim killed with its exit record prepared left this.
+        std::fs::write(status.with_extension("tmp"), "junk").expect("leftover");
+        let prepared = Prepared::new(&status).expect("prepared");
+        assert_eq!(
+            std::fs::read(status.with_extension("tmp")).expect("tmp"),
+            b""
+        );
+        assert_eq!(std::fs::read(&status).expect("read"), b"running\n");
+        prepared.commit(b"exited\n").expect("commit");
+        assert_eq!(std::fs::read(&status).expect("read"), b"exited\n");
+        assert!(!status.with_extension("tmp").exists());
     }
 
     #[test]

@@ -691,6 +691,9 @@ fn main() -> ExitCode {
             );
             std::thread::spawn(move || check_health(h, crun, root, id, file, done))
         });
+        // The exit record's file, made while the container runs: the CLI
+        // waiting for the exit code waits for one inode less.
+        let exit_file = replace::Prepared::new(&status);
         let code = match child.wait() {
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -717,10 +720,11 @@ fn main() -> ExitCode {
         let finished = timestamp(SystemTime::now());
         let again = !stop_requested.exists() && should_restart(policy, code, restarts);
         let state = if again { "restarting" } else { "exited" };
-        let _ = write_atomic(
-            &status,
-            &exit_record(state, code, &started, &finished, restarts),
-        );
+        let record = exit_record(state, code, &started, &finished, restarts);
+        let _ = match exit_file {
+            Ok(prepared) => prepared.commit(record.as_bytes()),
+            Err(_) => write_atomic(&status, &record),
+        };
         if !again {
             return done_for_good(&a, attached.as_ref());
         }
