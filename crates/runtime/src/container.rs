@@ -589,7 +589,15 @@ impl Runtime {
             // process has exited (see `handoff`).
             let watcher = Wake::get().map(Wake::descriptor);
             let handed = shim.is_some_and(|s| {
-                crate::handoff::send(s.0.as_fd(), &args, lock.as_fd(), watcher).is_ok()
+                // With crun's sealed copy made here, where there is time for
+                // it while the shim starts (see `handoff`).
+                let crun = crate::sealed::copy(&self.crun).ok();
+                let fds = crate::handoff::Descriptors {
+                    lock: lock.as_fd(),
+                    watcher,
+                    crun: crun.as_ref().map(|c| c.as_fd()),
+                };
+                crate::handoff::send(s.0.as_fd(), &args, fds).is_ok()
             });
             if !handed {
                 let stdin = lock.try_clone().map_err(io_err(&lock_path))?;

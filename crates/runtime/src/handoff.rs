@@ -15,6 +15,15 @@
 //! ~0.9 ms here, measured around `close`), and that wait is better the
 //! shim's, after the fact, than in the exit of a `run` someone waits for.
 //!
+//! And with them may come the sealed copy of crun the shim runs crun from
+//! (see `sealed`), made by the CLI rather than by the shim: without it, the
+//! CLI hands the container over ~0.25 ms before a shim (linked dynamically,
+//! ~1 ms from its spawn to `main`) is ready to take it, and the copy is then
+//! on the shim's way to crun's start (timestamps in an instrumented build).
+//!
+//! The message starts with a field naming the optional descriptors that
+//! follow the lock, in order (`w`: the watcher, `c`: crun's copy).
+//!
 //! Std and `rustix` only: the shim includes this file too.
 
 use std::io::{self, IoSlice, IoSliceMut};
@@ -24,22 +33,37 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 /// The most a message may hold: arguments are paths and a healthcheck.
 const MAX: usize = 64 * 1024;
 
-/// Sends `args`, `lock` and, if given, the watcher the shim is to hold until
-/// the sender has exited, to the shim waiting on the other end of `socket`.
-pub fn send(
-    socket: BorrowedFd<'_>,
-    args: &[String],
-    lock: BorrowedFd<'_>,
-    watcher: Option<BorrowedFd<'_>>,
-) -> io::Result<()> {
+/// The descriptors a container is handed over with.
+pub struct Descriptors<'a> {
+    /// The container's `shim.lock`, locked.
+    pub lock: BorrowedFd<'a>,
+    /// The sender's inotify descriptor, for the shim to hold until the sender has exited.
+    pub watcher: Option<BorrowedFd<'a>>,
+    /// A sealed copy of crun, to run crun from.
+    pub crun: Option<BorrowedFd<'a>>,
+}
+
+/// Sends `args` and `fds` to the shim waiting on the other end of `socket`.
+pub fn send(socket: BorrowedFd<'_>, args: &[String], fds: Descriptors<'_>) -> io::Result<()> {
     use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let bytes = args.join("\0").into_bytes();
+    let kinds: String = [(fds.watcher.is_some(), 'w'), (fds.crun.is_some(), 'c')]
+        .iter()
+        .filter_map(|&(present, kind)| present.then_some(kind))
+        .collect();
+    let bytes = std::iter::once(kinds.as_str())
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("\0")
+        .into_bytes();
     if bytes.len() > MAX {
         return Err(io::Error::other("the shim's arguments are too long"));
     }
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds: Vec<BorrowedFd<'_>> = std::iter::once(lock).chain(watcher).collect();
+    let fds: Vec<BorrowedFd<'_>> = std::iter::once(fds.lock)
+        .chain(fds.watcher)
+        .chain(fds.crun)
+        .collect();
     control.push(SendAncillaryMessage::ScmRights(&fds));
     sendmsg(
         socket,
@@ -58,6 +82,8 @@ pub struct Handed {
     pub lock: OwnedFd,
     /// The sender's inotify descriptor, to hold until the sender has exited.
     pub watcher: Option<OwnedFd>,
+    /// A sealed copy of crun.
+    pub crun: Option<OwnedFd>,
 }
 
 /// Receives what [`send`] sent on `socket`.
@@ -67,7 +93,7 @@ pub fn receive(socket: impl AsFd) -> io::Result<Handed> {
     // buffer of MAX would stay in the shim's heap, 64 kB dirty for its life.
     let (_, len) = recv(&socket, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC)?;
     let mut buf = vec![0u8; len.min(MAX)];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = recvmsg(
         socket,
@@ -86,10 +112,21 @@ pub fn receive(socket: impl AsFd) -> io::Result<Handed> {
         .next()
         .ok_or_else(|| io::Error::other("no container was handed over"))?;
     let text = String::from_utf8(buf[..got.bytes].to_vec()).map_err(io::Error::other)?;
+    let mut fields = text.split('\0');
+    let kinds = fields.next().unwrap_or_default();
+    let mut next = |kind| {
+        if kinds.contains(kind) {
+            fds.next()
+        } else {
+            None
+        }
+    };
+    let (watcher, crun) = (next('w'), next('c'));
     Ok(Handed {
-        args: text.split('\0').map(str::to_string).collect(),
+        args: fields.map(str::to_string).collect(),
         lock,
-        watcher: fds.next(),
+        watcher,
+        crun,
     })
 }
 
@@ -116,15 +153,21 @@ mod tests {
             "--health".into(),
             "a\u{1f}b".into(),
         ];
-        send(a.as_fd(), &args, lock.as_fd(), None).expect("sent");
+        let only_lock = |lock| Descriptors {
+            lock,
+            watcher: None,
+            crun: None,
+        };
+        send(a.as_fd(), &args, only_lock(lock.as_fd())).expect("sent");
         drop(lock);
         let Handed {
             args: got,
             lock: held,
             watcher,
+            crun,
         } = receive(&b).expect("received");
         assert_eq!(got, args);
-        assert!(watcher.is_none());
+        assert!(watcher.is_none() && crun.is_none());
         // The same open file: still locked though the sender closed its copy.
         let other = std::fs::File::open(dir.path().join("shim.lock")).expect("open");
         assert!(
@@ -139,12 +182,36 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the lock stayed held");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        // The sender's watcher comes after the lock, the same open file.
+        // The sender's watcher and crun's copy come after the lock, each
+        // the same open file; either may come alone.
         let watcher = rustix::io::dup(&a).expect("a descriptor to hand over");
-        send(a.as_fd(), &args, b.as_fd(), Some(watcher.as_fd())).expect("sent");
-        let handed = receive(&b).expect("received");
+        let copy = std::fs::File::open(dir.path()).expect("a copy");
         let ino = |fd: BorrowedFd<'_>| rustix::fs::fstat(fd).expect("fstat").st_ino;
+        let fds = Descriptors {
+            lock: b.as_fd(),
+            watcher: None,
+            crun: Some(copy.as_fd()),
+        };
+        send(a.as_fd(), &args, fds).expect("sent");
+        let handed = receive(&b).expect("received");
+        assert!(handed.watcher.is_none());
+        assert_eq!(
+            ino(handed.crun.expect("the copy").as_fd()),
+            ino(copy.as_fd())
+        );
+        let fds = Descriptors {
+            lock: b.as_fd(),
+            watcher: Some(watcher.as_fd()),
+            crun: Some(copy.as_fd()),
+        };
+        send(a.as_fd(), &args, fds).expect("sent");
+        let handed = receive(&b).expect("received");
+        assert_eq!(handed.args, args);
         assert_eq!(ino(handed.lock.as_fd()), ino(b.as_fd()));
+        assert_eq!(
+            ino(handed.crun.expect("the copy").as_fd()),
+            ino(copy.as_fd())
+        );
         let got = handed.watcher.expect("the watcher came too");
         assert_eq!(ino(got.as_fd()), ino(watcher.as_fd()));
         // The sender gone without a word (the duplicate handed over, of its

@@ -23,16 +23,20 @@ use std::process::Command;
 /// keep open until the command has spawned. Where the copy cannot be made
 /// (no memfd), the program itself, as before.
 pub fn command(program: &Path) -> (Command, Option<File>) {
-    match sealed_copy(program) {
-        Ok(copy) => {
-            use std::os::fd::AsRawFd;
-            let mut cmd = Command::new(format!("/proc/self/fd/{}", copy.as_raw_fd()));
-            // Its name in `ps` and its own messages stays the program's.
-            cmd.arg0(program);
-            (cmd, Some(copy))
-        }
+    match copy(program) {
+        Ok(copy) => command_from(program, copy),
         Err(_) => (Command::new(program), None),
     }
+}
+
+/// A command running `program` from `copy`, a sealed copy of it made
+/// elsewhere ([`copy`]; `hb container run` makes its shim's), and the copy.
+pub fn command_from(program: &Path, copy: File) -> (Command, Option<File>) {
+    use std::os::fd::AsRawFd;
+    let mut cmd = Command::new(format!("/proc/self/fd/{}", copy.as_raw_fd()));
+    // Its name in `ps` and its own messages stays the program's.
+    cmd.arg0(program);
+    (cmd, Some(copy))
 }
 
 /// `program`'s bytes in a memfd sealed as crun and runc expect (seal, shrink,
@@ -41,7 +45,7 @@ pub fn command(program: &Path) -> (Command, Option<File>) {
 /// closes the descriptor — which is also why only an ELF binary is copied: a
 /// script's interpreter would find that path gone (a wrapper script in
 /// `HB_CRUN` runs as it is).
-fn sealed_copy(program: &Path) -> io::Result<File> {
+pub fn copy(program: &Path) -> io::Result<File> {
     use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
     use std::io::{Read, Write};
     let mut original = File::open(program)?;

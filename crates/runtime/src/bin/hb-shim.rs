@@ -551,24 +551,25 @@ fn main() -> ExitCode {
     // held as long as `_lock` lives — the shim's whole life.
     let mut given: Vec<String> = std::env::args().skip(1).collect();
     let mut _lock = None;
-    // The sealed copy of crun made while the CLI makes the container: ~0.2 ms
-    // off the path to crun's start. The first run uses it, if it is of the
-    // crun that is to run.
+    // The sealed copy of crun the CLI made while this shim started (~0.2 ms
+    // off the path to crun's start; see `handoff`). The first run uses it, if
+    // it is of the crun that is to run.
     let mut made: Option<(PathBuf, (Command, Option<File>))> = None;
     if given.first().is_some_and(|a| a == "--wait") {
         // The CLI that started this shim, watched from now: it is alive (it
         // sends the container next), so the pid is still its own.
         let cli = rustix::process::getppid()
             .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
-        if let [_, flag, crun] = given.as_slice() {
-            if flag == "--crun" {
-                made = Some((PathBuf::from(crun), sealed::command(Path::new(crun))));
-            }
-        }
         match handoff::receive(io::stdin()) {
             Ok(handed) => {
                 if let (Some(watcher), Some(cli)) = (handed.watcher, cli) {
                     hold_until_exit(watcher, cli);
+                }
+                if let (Some(copy), [_, flag, crun]) = (handed.crun, given.as_slice()) {
+                    if flag == "--crun" {
+                        let made_by_cli = sealed::command_from(Path::new(crun), File::from(copy));
+                        made = Some((PathBuf::from(crun), made_by_cli));
+                    }
                 }
                 (given, _lock) = (handed.args, Some(handed.lock));
             }
