@@ -14,13 +14,15 @@
 #             container and share libc's pages with the rest of the machine,
 #             which keeps a shim's PSS under 1 MB (static: 1.4 MB); and built
 #             for size (Cargo.toml's `companion` profile: opt-level s, LTO),
-#             ~130 kB less PSS for a shim alone on the machine.
+#             ~130 kB less PSS for a shim alone on the machine; hb-shim more
+#             so (the `shim` profile: opt-level z, abort on a panic).
 # hb finds the other two beside itself. Usage: hb=$(scripts/build-release.sh)/hb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
 host=$(rustc -vV | sed -n 's/^host: //p')
-cargo build --profile companion --locked --quiet -p hb-runtime -p hb-net
+cargo build --profile shim --locked --quiet -p hb-runtime --bin hb-shim
+cargo build --profile companion --locked --quiet -p hb-net --bin hb-proxy
 # --target keeps RUSTFLAGS off the build scripts and proc macros, which
 # cannot be linked statically.
 env RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
@@ -28,7 +30,7 @@ env RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
   cargo build --release --locked --quiet --target "$host" -p hb-cli --bin hb
 out="$target/hb-release"
 mkdir -p "$out"
-for b in "$host/release/hb" companion/hb-shim companion/hb-proxy; do
+for b in "$host/release/hb" shim/hb-shim companion/hb-proxy; do
   cp -f "$target/$b" "$out.tmp-$(basename "$b")"
   mv -f "$out.tmp-$(basename "$b")" "$out/$(basename "$b")"
 done
