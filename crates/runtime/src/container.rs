@@ -412,7 +412,7 @@ impl Runtime {
                 warnings: Vec::new(),
             })?;
         }
-        // A removed container's directory, emptied, if one is kept: eight
+        // A removed container's directory, emptied, if one is kept: a dozen
         // inodes fewer to make (see `recycle`).
         if !crate::recycle::claim(&self.spares(), &dir) {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
