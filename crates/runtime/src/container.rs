@@ -412,7 +412,7 @@ impl Runtime {
                 warnings: Vec::new(),
             })?;
         }
-        // A removed container's directory, emptied, if one is kept: a dozen
+        // A removed container's directory, emptied, if one is kept: ten
         // inodes fewer to make (see `recycle`).
         if !crate::recycle::claim(&self.spares(), &dir) {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -1229,18 +1229,29 @@ impl Runtime {
             std::thread::sleep(Duration::from_millis(1));
         }
         let rootfs = c.dir.join("rootfs");
+        let mut idle = true;
         if self.mounts.is_mountpoint(&rootfs) {
-            // Unmounted meanwhile by another removal (a `-d --rm` container's
-            // shim has hb remove it as it exits): as good as done here.
-            if let Err(e) = self.mounts.unmount(&rootfs) {
-                if self.mounts.is_mountpoint(&rootfs) {
-                    return Err(io_err(&rootfs)(e));
-                }
+            match self.mounts.unmount_idle(&rootfs) {
+                Ok(at_once) => idle = at_once,
+                // Unmounted meanwhile by another removal (a `-d --rm`
+                // container's shim has hb remove it as it exits): as good as
+                // done here.
+                Err(_) if !self.mounts.is_mountpoint(&rootfs) => {}
+                Err(e) => return Err(io_err(&rootfs)(e)),
             }
         }
-        // Kept for the next container, or deleted (see `recycle`); gone
-        // already if its shim removed it meanwhile (`--rm`).
-        crate::recycle::recycle(&c.dir, &self.spares()).map_err(io_err(&c.dir))?;
+        // Kept for the next container (see `recycle`) only once its overlay
+        // is gone: one a process still holds (unmounted lazily) goes on using
+        // `upper/` and `work/`. Gone already if its shim removed it (`--rm`).
+        let removed = if idle {
+            crate::recycle::recycle(&c.dir, &self.spares())
+        } else {
+            fs::remove_dir_all(&c.dir)
+        };
+        match removed {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            r => r.map_err(io_err(&c.dir))?,
+        }
         remove_cgroups(&self.cgroup_name(&c.id))
     }
 

@@ -110,6 +110,11 @@ pub trait Mounts: Send + Sync + std::fmt::Debug {
     ) -> io::Result<()>;
     /// Unmounts `target` (lazily: a process still inside keeps it until it leaves).
     fn unmount(&self, target: &Path) -> io::Result<()>;
+    /// Unmounts `target` at once if nothing uses it (`true`); else lazily, as
+    /// [`Mounts::unmount`] does (`false`: the filesystem lives on meanwhile).
+    fn unmount_idle(&self, target: &Path) -> io::Result<bool> {
+        self.unmount(target).map(|()| false)
+    }
     /// True if `path` is a mount point.
     fn is_mountpoint(&self, path: &Path) -> bool;
 }
@@ -159,6 +164,14 @@ impl Mounts for RealMounts {
 
     fn unmount(&self, target: &Path) -> io::Result<()> {
         nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
+    }
+
+    fn unmount_idle(&self, target: &Path) -> io::Result<bool> {
+        match nix::mount::umount2(target, nix::mount::MntFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::EBUSY) => self.unmount(target).map(|()| false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn is_mountpoint(&self, path: &Path) -> bool {

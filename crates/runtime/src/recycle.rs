@@ -8,9 +8,9 @@
 //! in its block group (`find_inode_bit` and `recently_deleted` in
 //! `fs/ext4/ialloc.c`). Once a few hundred containers have come and gone,
 //! making a file there costs ~50 µs, against ~6 µs on tmpfs; and a container
-//! is made of ~25 new inodes. Twelve of them are kept here: its directory,
+//! is made of ~25 new inodes. Ten of them are kept here: its directory,
 //! `rootfs/`, `upper/` and `work/`, the files hb writes (`hosts`,
-//! `resolv.conf`, `hostname`, `ctr.log`, `shim.lock`, its first `status`), and its spec and
+//! `resolv.conf`, `hostname`, its first `status`), and its spec and
 //! record, renamed: a container exists once `config.json` does
 //! (`Runtime::get`), and [`write()`] brings them back whole.
 //!
@@ -31,8 +31,11 @@ pub const SPARES: &str = "spares";
 /// At most this many spares are kept; beyond, a removed directory is deleted.
 const KEPT: usize = 8;
 
-/// The files of a container's directory that are kept, emptied.
-const EMPTIED: [&str; 3] = ["ctr.log", "shim.lock", "status"];
+/// The files of a container's directory that are kept, emptied. Not its log
+/// (a `logs -f` of the removed container still reading it would read on
+/// into the next one's) nor `shim.lock` (held by the removed container's
+/// shim until it exits: the next start would find it locked).
+const EMPTIED: [&str; 1] = ["status"];
 
 /// The files the container saw (bind-mounted), kept only as hb made them.
 const SEEN: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
@@ -230,12 +233,10 @@ mod tests {
             [
                 "config.spare",
                 "container.spare",
-                "ctr.log",
                 "hostname",
                 "hosts",
                 "resolv.conf",
                 "rootfs",
-                "shim.lock",
                 "status",
                 "upper",
                 "work"

@@ -285,6 +285,15 @@ fn a_removed_containers_directory_serves_the_next_with_nothing_of_it() {
     );
     assert_eq!(code, 0, "nothing of the second container's writes either");
     env.remove_clean(&c);
+    assert_eq!(spares(), 1);
+    // A rootfs something still holds is unmounted lazily, its overlay alive
+    // on `upper/` and `work/`: that directory is deleted, never kept.
+    let (c, code) = env.run("hb-it-spare-d", &image, Overrides::default());
+    assert_eq!(code, 0);
+    let held = std::fs::File::open(c.dir.join("rootfs/bin")).expect("a file in the rootfs");
+    env.remove_clean(&c);
+    assert_eq!(spares(), 0, "taken, and not kept again while its overlay lives");
+    drop(held);
 }
 
 #[test]

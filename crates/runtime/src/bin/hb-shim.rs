@@ -511,16 +511,29 @@ fn remove_container(
     Ok(())
 }
 
-/// Unmounts a container directory's rootfs and deletes the directory — or
-/// keeps it, emptied, for the next container (`spares/` beside the trash).
+/// Unmounts a container directory's rootfs and keeps the directory, emptied,
+/// for the next container (`spares/` beside the trash) — or deletes it, where
+/// a process still holds the rootfs: that overlay lives on, using `upper/`
+/// and `work/`. Then detached, so that nothing below can keep the delete from
+/// reaching through the mount into the image's layers.
 fn delete(dir: &Path, trash: &Path) -> io::Result<()> {
-    // Detached, so that nothing below can keep the delete from reaching
-    // through the mount into the image's layers.
-    match rustix::mount::unmount(dir.join("rootfs"), rustix::mount::UnmountFlags::DETACH) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+    use rustix::io::Errno;
+    use rustix::mount::{unmount, UnmountFlags};
+    let rootfs = dir.join("rootfs");
+    let idle = match unmount(&rootfs, UnmountFlags::empty()) {
+        // Not a mount point (any more), or unmounted now.
+        Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => true,
+        Err(Errno::BUSY) => match unmount(&rootfs, UnmountFlags::DETACH) {
+            Ok(()) | Err(Errno::INVAL) => false,
+            Err(e) => return Err(e.into()),
+        },
         Err(e) => return Err(e.into()),
+    };
+    if idle {
+        recycle::recycle(dir, &trash.with_file_name(recycle::SPARES))
+    } else {
+        fs::remove_dir_all(dir)
     }
-    recycle::recycle(dir, &trash.with_file_name(recycle::SPARES))
 }
 
 /// True if `pid` is a live hb-shim.
