@@ -292,7 +292,11 @@ fn a_removed_containers_directory_serves_the_next_with_nothing_of_it() {
     assert_eq!(code, 0);
     let held = std::fs::File::open(c.dir.join("rootfs/bin")).expect("a file in the rootfs");
     env.remove_clean(&c);
-    assert_eq!(spares(), 0, "taken, and not kept again while its overlay lives");
+    assert_eq!(
+        spares(),
+        0,
+        "taken, and not kept again while its overlay lives"
+    );
     drop(held);
 }
 
