@@ -1240,17 +1240,28 @@ impl Runtime {
                 Err(e) => return Err(io_err(&rootfs)(e)),
             }
         }
-        // Kept for the next container (see `recycle`) only once its overlay
-        // is gone: one a process still holds (unmounted lazily) goes on using
-        // `upper/` and `work/`. Gone already if its shim removed it (`--rm`).
-        let removed = if idle {
-            crate::recycle::recycle(&c.dir, &self.spares())
-        } else {
-            fs::remove_dir_all(&c.dir)
-        };
-        match removed {
+        // Out of `containers/` in one move, so that it is listed until
+        // nothing of it is left there (gone already if its shim removed it,
+        // `--rm`); then kept for the next container (see `recycle`) only once
+        // its overlay is gone: one a process still holds (unmounted lazily)
+        // goes on using `upper/` and `work/`.
+        let trash = self.trash();
+        let gone = trash.join(format!("{}.{}", c.id, std::process::id()));
+        match fs::create_dir_all(&trash).and_then(|()| fs::rename(&c.dir, &gone)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            r => r.map_err(io_err(&c.dir))?,
+            Err(e) => return Err(io_err(&c.dir)(e)),
+            Ok(()) => {
+                let removed = if idle {
+                    crate::recycle::recycle(&gone, &self.spares())
+                } else {
+                    fs::remove_dir_all(&gone)
+                };
+                match removed {
+                    // A shim's sweep of the trash took it meanwhile.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    r => r.map_err(io_err(&gone))?,
+                }
+            }
         }
         remove_cgroups(&self.cgroup_name(&c.id))
     }

@@ -307,10 +307,11 @@ pub fn network_prune() -> Result<ExitCode> {
 fn remove_one(rt: &Runtime, c: &Container) -> Result<()> {
     let bridged = rt.labels(c).contains_key(ONEOFF_NETWORK_LABEL);
     hb_net::ports::stop_proxy(&c.dir);
-    rt.remove(c)?;
+    // Its network first: the container is listed until all of it is gone.
     if bridged {
         bridge_detach(rt, &c.id)?;
     }
+    rt.remove(c)?;
     Ok(())
 }
 
