@@ -23,7 +23,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The directory of spares, beside `containers/` and `trash/` in `$HB_ROOT`.
 pub const SPARES: &str = "spares";
@@ -162,7 +162,7 @@ fn as_made(f: &File, mode: u32) -> io::Result<bool> {
         && rustix::fs::flistxattr(f, &mut [0u8; 0][..])? == 0)
 }
 
-fn remove(path: &PathBuf) -> io::Result<()> {
+fn remove(path: &Path) -> io::Result<()> {
     if path.is_dir() && !path.is_symlink() {
         fs::remove_dir_all(path)
     } else {
@@ -177,6 +177,7 @@ fn refused(why: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// A removed container's directory as hb and the shim leave it.
     fn removed(at: &Path) -> PathBuf {
